@@ -1,0 +1,240 @@
+"""The one error tree of doubao_vision.
+
+::
+
+    DoubaoVisionError
+    ├── InvalidRequestError (ValueError)     bad input, raised before anything is sent
+    │   ├── MissingAPIKeyError
+    │   └── ImageError
+    │       ├── ImageNotFoundError
+    │       ├── UnsupportedImageFormatError
+    │       ├── ImageTooLargeError
+    │       └── ImageDimensionsError
+    ├── ResponseValidationError              a response that does not fit our models
+    ├── StreamDecodeError                    an SSE body that is not valid UTF-8
+    ├── APIConnectionError                   transport failures
+    │   ├── APITimeoutError (TimeoutError)
+    │   └── StreamTruncatedError             body ended without [DONE] or finish_reason
+    └── APIStatusError                       the server said no
+        ├── BadRequestError              400
+        ├── AuthenticationError          401
+        ├── PermissionDeniedError        403
+        ├── NotFoundError                404
+        ├── ConflictError                409
+        ├── RequestTooLargeError         413
+        ├── UnprocessableEntityError     422
+        ├── RateLimitError               429
+        └── InternalServerError          >= 500
+            └── ServiceUnavailableError  503
+
+No message built here ever includes an API key: errors carry the server's words,
+request ids and our own text only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "DoubaoVisionError",
+    "ImageDimensionsError",
+    "ImageError",
+    "ImageNotFoundError",
+    "ImageTooLargeError",
+    "InternalServerError",
+    "InvalidRequestError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "ResponseValidationError",
+    "ServiceUnavailableError",
+    "StreamDecodeError",
+    "StreamTruncatedError",
+    "UnprocessableEntityError",
+    "UnsupportedImageFormatError",
+]
+
+
+class DoubaoVisionError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class InvalidRequestError(DoubaoVisionError, ValueError):
+    """The request is wrong as given; nothing was sent. Fix the input."""
+
+
+class MissingAPIKeyError(InvalidRequestError):
+    """No API key was passed and ``DOUBAO_VISION_API_KEY`` is not set."""
+
+
+class ImageError(InvalidRequestError):
+    """An image input cannot be sent as it is.
+
+    Attributes:
+        source: what the image was given as (a path, ``<bytes>``, a URL).
+    """
+
+    def __init__(self, message: str, *, source: str) -> None:
+        super().__init__(message)
+        self.source = source
+
+
+class ImageNotFoundError(ImageError):
+    """The image file is missing or cannot be read."""
+
+
+class UnsupportedImageFormatError(ImageError):
+    """The bytes are not an image format Doubao accepts."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image is over the 10 MB limit."""
+
+
+class ImageDimensionsError(ImageError):
+    """A side is 14 px or less, or width x height is outside [196, 36,000,000]."""
+
+
+class ResponseValidationError(DoubaoVisionError):
+    """The server's JSON does not fit the response model.
+
+    Attributes:
+        path: where the bad field is, such as ``$.choices[0].message.content``.
+        body: the parsed JSON that failed.
+    """
+
+    def __init__(self, message: str, *, path: str, body: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.body = body
+
+
+class StreamDecodeError(DoubaoVisionError):
+    """A streamed body is not valid UTF-8 or not valid JSON where JSON is due."""
+
+
+class APIConnectionError(DoubaoVisionError):
+    """The request did not get a complete answer: connection refused, reset, or cut.
+
+    Attributes:
+        client_request_id: the ``X-Client-Request-Id`` we sent, for support tickets.
+    """
+
+    def __init__(self, message: str, *, client_request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.client_request_id = client_request_id
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A connect, read, idle or total timeout ran out."""
+
+
+class StreamTruncatedError(APIConnectionError):
+    """The stream ended without ``[DONE]`` and without a finish_reason."""
+
+
+class APIStatusError(DoubaoVisionError):
+    """The server answered with an error.
+
+    Attributes:
+        status_code: the HTTP status (200 for an error that arrived inside a stream).
+        code: the server's error code: Ark's ``code`` (``RateLimitExceeded...``)
+            or 302.AI's ``err_code`` (``-10008``), as a string.
+        type: the server's error ``type``.
+        message: the server's human message (never includes our API key).
+        param: the offending parameter, when the server names one.
+        body: the parsed error body, or a short text snippet if it was not JSON.
+        request_id: the server's request id (``x-request-id`` / ``request-id``).
+        client_request_id: the ``X-Client-Request-Id`` we sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        type: str | None = None,  # noqa: A002 -- the API's own field name
+        param: str | None = None,
+        body: Any = None,
+        request_id: str | None = None,
+        client_request_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.type = type
+        self.param = param
+        self.body = body
+        self.request_id = request_id
+        self.client_request_id = client_request_id
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        bits = [f"{self.status_code}"]
+        if self.code:
+            bits.append(self.code)
+        text = f"{' '.join(bits)}: {self.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        hint = _HINTS.get(type(self))
+        if hint:
+            text += f" -- {hint}"
+        return text
+
+
+class BadRequestError(APIStatusError):
+    """400: the server refused the request's content."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, malformed, expired or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model or the account is overdue."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown model, endpoint or path."""
+
+
+class ConflictError(APIStatusError):
+    """409: a conflicting request; retried by default."""
+
+
+class RequestTooLargeError(APIStatusError):
+    """413: the request body is too large (base64 images count 4/3 of their size)."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: well-formed but semantically invalid."""
+
+
+class RateLimitError(APIStatusError):
+    """429, or a rate-limit or quota code inside a stream."""
+
+
+class InternalServerError(APIStatusError):
+    """A 5xx: the server failed."""
+
+
+class ServiceUnavailableError(InternalServerError):
+    """503: overloaded or no model available (302.AI ``err_code`` -10008)."""
+
+
+_HINTS: dict[type[APIStatusError], str] = {
+    AuthenticationError: "check DOUBAO_VISION_API_KEY or the api_key argument",
+    PermissionDeniedError: "the key's account may lack access to this model or be overdue",
+    NotFoundError: "check the model name and base_url",
+    RequestTooLargeError: "send fewer or smaller images (base64 adds a third)",
+    RateLimitError: "lower concurrency or set rpm/tpm limits on the client",
+}
