@@ -33,6 +33,7 @@ request ids and our own text only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -154,6 +155,7 @@ class APIStatusError(DoubaoVisionError):
         body: the parsed error body, or a short text snippet if it was not JSON.
         request_id: the server's request id (``x-request-id`` / ``request-id``).
         client_request_id: the ``X-Client-Request-Id`` we sent.
+        headers: the response headers (``Retry-After`` and friends).
     """
 
     def __init__(
@@ -162,11 +164,12 @@ class APIStatusError(DoubaoVisionError):
         *,
         status_code: int,
         code: str | None = None,
-        type: str | None = None,  # noqa: A002 -- the API's own field name
+        type: str | None = None,
         param: str | None = None,
         body: Any = None,
         request_id: str | None = None,
         client_request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.message = message
         self.status_code = status_code
@@ -176,6 +179,7 @@ class APIStatusError(DoubaoVisionError):
         self.body = body
         self.request_id = request_id
         self.client_request_id = client_request_id
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
         super().__init__(self._describe())
 
     def _describe(self) -> str:

@@ -1,0 +1,163 @@
+"""Response-side attrs classes: completions, stream chunks, usage.
+
+Every class keeps the fields the server sent that we do not model in
+``extra`` (servers add fields every month; they must never break parsing and
+must stay reachable).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from ._messages import NO_EXTRA, AssistantMessage
+
+__all__ = [
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "Choice",
+    "ChoiceDelta",
+    "ChunkChoice",
+    "CompletionTokensDetails",
+    "FunctionCallDelta",
+    "PromptTokensDetails",
+    "ToolCallDelta",
+    "Usage",
+]
+
+Extra = MappingProxyType[str, Any]
+
+
+def _extra() -> Any:
+    return attrs.field(default=NO_EXTRA, repr=False, eq=False)
+
+
+@attrs.frozen
+class PromptTokensDetails:
+    cached_tokens: int = 0
+    extra: Extra = _extra()
+
+
+@attrs.frozen
+class CompletionTokensDetails:
+    reasoning_tokens: int = 0
+    extra: Extra = _extra()
+
+
+@attrs.frozen
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+    extra: Extra = _extra()
+
+    @property
+    def cached_tokens(self) -> int:
+        details = self.prompt_tokens_details
+        return details.cached_tokens if details else 0
+
+    @property
+    def reasoning_tokens(self) -> int:
+        details = self.completion_tokens_details
+        return details.reasoning_tokens if details else 0
+
+
+@attrs.frozen
+class Choice:
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None = None
+    logprobs: Any = None
+    moderation_hit_type: str | None = None
+    extra: Extra = _extra()
+
+
+@attrs.frozen
+class ChatCompletion:
+    """A whole answer.
+
+    ``request_id`` is the server's id for this call (from ``x-request-id`` or
+    ``request-id``); ``client_request_id`` is the ``X-Client-Request-Id`` we sent.
+    """
+
+    id: str
+    choices: list[Choice]
+    model: str = ""
+    created: int = 0
+    object: str = "chat.completion"
+    service_tier: str | None = None
+    usage: Usage | None = None
+    request_id: str | None = None
+    client_request_id: str | None = None
+    extra: Extra = _extra()
+
+    @property
+    def text(self) -> str:
+        """The first choice's content, or "" when there is none (a tool call)."""
+        if not self.choices:
+            return ""
+        return self.choices[0].message.content or ""
+
+    @property
+    def reasoning(self) -> str:
+        """The first choice's reasoning_content, or ""."""
+        if not self.choices:
+            return ""
+        return self.choices[0].message.reasoning_content or ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choices[0].finish_reason if self.choices else None
+
+
+@attrs.frozen
+class FunctionCallDelta:
+    name: str | None = None
+    arguments: str | None = None
+    extra: Extra = _extra()
+
+
+@attrs.frozen
+class ToolCallDelta:
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCallDelta | None = None
+    extra: Extra = _extra()
+
+
+@attrs.frozen
+class ChoiceDelta:
+    role: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    extra: Extra = _extra()
+
+
+@attrs.frozen
+class ChunkChoice:
+    index: int = 0
+    delta: ChoiceDelta = attrs.field(factory=ChoiceDelta)
+    finish_reason: str | None = None
+    logprobs: Any = None
+    moderation_hit_type: str | None = None
+    extra: Extra = _extra()
+
+
+@attrs.frozen
+class ChatCompletionChunk:
+    """One streamed piece; the include_usage chunk has ``choices == []`` and ``usage``."""
+
+    id: str = ""
+    choices: list[ChunkChoice] = attrs.field(factory=list)
+    model: str = ""
+    created: int = 0
+    object: str = "chat.completion.chunk"
+    service_tier: str | None = None
+    usage: Usage | None = None
+    extra: Extra = _extra()

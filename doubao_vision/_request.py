@@ -1,0 +1,209 @@
+"""ChatRequest: every request field, checked before anything is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypedDict
+
+import attrs
+
+from ._exceptions import InvalidRequestError
+from ._messages import Message
+from ._serde import structure_messages, unstructure
+
+__all__ = ["ChatParams", "ChatRequest"]
+
+_RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
+_THINKING = frozenset({"enabled", "disabled", "auto"})
+_TOOL_CHOICES = frozenset({"none", "auto", "required"})
+_SERVICE_TIERS = frozenset({"auto", "default"})
+_MAX_COMPLETION_TOKENS = 65536
+
+
+class ChatParams(TypedDict, total=False):
+    """The optional request fields, shared by ``chat``, ``stream`` and ``ChatRequest``."""
+
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    max_completion_tokens: int | None
+    stop: str | Sequence[str] | None
+    response_format: Mapping[str, Any] | None
+    tools: Sequence[Mapping[str, Any]] | None
+    tool_choice: str | Mapping[str, Any] | None
+    parallel_tool_calls: bool | None
+    thinking: Literal["enabled", "disabled", "auto"] | Mapping[str, Any] | None
+    service_tier: Literal["auto", "default"] | None
+    logprobs: bool | None
+    top_logprobs: int | None
+    seed: int | None
+    user: str | None
+    stream_options: Mapping[str, Any] | None
+    extra_body: Mapping[str, Any] | None
+    extra_headers: Mapping[str, str] | None
+
+
+def _bad(name: str, requirement: str, value: Any) -> InvalidRequestError:
+    return InvalidRequestError(f"{name} must be {requirement}, got {value!r}")
+
+
+def _in_range(low: float, high: float, *, integer: bool = False) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        kinds: tuple[type, ...] = (int,) if integer else (int, float)
+        number: Any = value
+        if isinstance(value, bool) or not isinstance(value, kinds) or not low <= number <= high:
+            kind = "an integer" if integer else "a number"
+            raise _bad(attribute.name, f"{kind} in [{low}, {high}]", value)
+
+    return check
+
+
+def _thinking(value: Any) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, Mapping) or value.get("type") not in _THINKING:
+        raise _bad("thinking", '{"type": "enabled"|"disabled"|"auto"}', value)
+    return dict(value)
+
+
+def _stop(value: Any) -> str | list[str] | None:
+    if value is None or isinstance(value, str):
+        return value
+    items = list(value)
+    if not all(isinstance(item, str) for item in items) or len(items) > 4:
+        raise _bad("stop", "a str or a list of at most 4 str", value)
+    return items
+
+
+def _response_format(value: Any) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, Mapping) or value.get("type") not in _RESPONSE_FORMATS:
+        raise _bad(
+            "response_format", 'a {"type": "text"|"json_object"|"json_schema"} mapping', value
+        )
+    if value["type"] == "json_schema":
+        schema = value.get("json_schema")
+        if not isinstance(schema, Mapping) or not schema.get("name") or "schema" not in schema:
+            raise _bad("response_format.json_schema", "a mapping with name and schema", schema)
+    return dict(value)
+
+
+def _tools(value: Any) -> list[Mapping[str, Any]] | None:
+    if value is None:
+        return None
+    tools = list(value)
+    for index, item in enumerate(tools):
+        function = item.get("function") if isinstance(item, Mapping) else None
+        if (
+            item.get("type", "function") != "function"
+            or not isinstance(function, Mapping)
+            or not (isinstance(function.get("name"), str) and function["name"])
+        ):
+            raise _bad(f"tools[{index}]", '{"type": "function", "function": {"name": ...}}', item)
+    return tools
+
+
+def _tool_choice(_: object, __: attrs.Attribute[Any], value: Any) -> None:
+    if value is None or value in _TOOL_CHOICES:
+        return
+    if isinstance(value, Mapping) and isinstance(value.get("function"), Mapping):
+        return
+    raise _bad("tool_choice", '"none", "auto", "required" or {"type": "function", ...}', value)
+
+
+def _one_of(allowed: frozenset[str]) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and value not in allowed:
+            raise _bad(attribute.name, f"one of {sorted(allowed)}", value)
+
+    return check
+
+
+def _model(_: object, __: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad("model", "a non-empty model name such as 'doubao-1-5-vision-pro-250328'", value)
+
+
+def _optional_bool(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise _bad(attribute.name, "True, False or None", value)
+
+
+@attrs.frozen(kw_only=True)
+class ChatRequest:
+    """One chat call, validated: build it directly for batches, or let ``client.chat`` do it.
+
+    Raises:
+        InvalidRequestError: a field is out of range or malformed (the message
+            names it), or ``max_tokens`` and ``max_completion_tokens`` are both set.
+        ImageError: an image in ``messages`` cannot be sent.
+    """
+
+    model: str = attrs.field(validator=_model)
+    messages: list[Message] = attrs.field(converter=structure_messages)
+    temperature: float | None = attrs.field(default=None, validator=_in_range(0, 2))
+    top_p: float | None = attrs.field(default=None, validator=_in_range(0, 1))
+    max_tokens: int | None = attrs.field(
+        default=None, validator=_in_range(1, 1 << 31, integer=True)
+    )
+    max_completion_tokens: int | None = attrs.field(
+        default=None, validator=_in_range(0, _MAX_COMPLETION_TOKENS, integer=True)
+    )
+    stop: str | list[str] | None = attrs.field(default=None, converter=_stop)
+    response_format: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=_response_format
+    )
+    tools: list[Mapping[str, Any]] | None = attrs.field(default=None, converter=_tools)
+    tool_choice: str | Mapping[str, Any] | None = attrs.field(default=None, validator=_tool_choice)
+    parallel_tool_calls: bool | None = attrs.field(default=None, validator=_optional_bool)
+    thinking: Mapping[str, Any] | None = attrs.field(default=None, converter=_thinking)
+    service_tier: str | None = attrs.field(default=None, validator=_one_of(_SERVICE_TIERS))
+    logprobs: bool | None = attrs.field(default=None, validator=_optional_bool)
+    top_logprobs: int | None = attrs.field(default=None, validator=_in_range(0, 20, integer=True))
+    seed: int | None = attrs.field(
+        default=None, validator=_in_range(-(1 << 63), 1 << 63, integer=True)
+    )
+    user: str | None = None
+    stream_options: Mapping[str, Any] | None = None
+    extra_body: Mapping[str, Any] | None = None
+    extra_headers: Mapping[str, str] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_tokens is not None and self.max_completion_tokens is not None:
+            raise InvalidRequestError(
+                "max_tokens and max_completion_tokens cannot be combined: max_tokens caps the "
+                "answer, max_completion_tokens caps answer plus reasoning; pass one"
+            )
+        if self.top_logprobs is not None and not self.logprobs:
+            raise InvalidRequestError("top_logprobs needs logprobs=True")
+
+    def to_payload(self, *, stream: bool) -> dict[str, Any]:
+        """The JSON body (``None`` fields omitted, ``extra_body`` merged last)."""
+        payload: dict[str, Any] = {"model": self.model, "messages": unstructure(self.messages)}
+        for name in _OPTIONAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                payload[name] = value
+        if stream:
+            payload["stream"] = True
+            # Usage arrives in one last chunk only if asked for; we always want it.
+            payload["stream_options"] = {"include_usage": True, **(self.stream_options or {})}
+        else:
+            payload.pop("stream_options", None)
+        if self.extra_body:
+            payload.update(self.extra_body)
+        return payload
+
+
+_OPTIONAL_FIELDS = tuple(
+    field.name
+    for field in attrs.fields(ChatRequest)
+    if field.name not in {"model", "messages", "extra_body", "extra_headers"}
+)

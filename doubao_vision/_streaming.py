@@ -1,0 +1,385 @@
+"""AsyncStream: owns one streamed response, yields typed chunks, always closes.
+
+Every exit path closes the response: the end of the body, an error, ``break``
+(the iterator is an async generator, finalised as soon as the loop drops it),
+cancellation, and leaving ``async with``. A finished body lets its connection
+go back to the pool; anything else discards the connection.
+
+The call is retried like any other until its first chunk reaches the user,
+never after: once you have seen output, a retry could show you a different
+answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from ._accumulate import StreamAccumulator
+from ._config import Timeout
+from ._errors import (
+    error_from_payload,
+    error_from_response,
+    map_transport_errors,
+    server_request_id,
+)
+from ._exceptions import (
+    APITimeoutError,
+    DoubaoVisionError,
+    ResponseValidationError,
+    StreamDecodeError,
+    StreamTruncatedError,
+)
+from ._models import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChoiceDelta,
+    ChunkChoice,
+    FunctionCallDelta,
+    ToolCallDelta,
+)
+from ._serde import parse_chunk, parse_completion
+from ._sse import ServerSentEvent, SSEDecoder
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, _Attempts
+    from ._request import ChatRequest
+
+__all__ = ["AsyncStream"]
+
+# 302.AI sometimes writes an error as a bare JSON line with no "data:" prefix.
+_BARE_JSON = "bare-json"
+_READ_SIZE = 2**16
+
+
+class AsyncStream:
+    """A streamed chat completion. Use ``async with`` and ``async for``.
+
+    Helpers: :meth:`text_deltas`, :meth:`reasoning_deltas`, and
+    :meth:`final_completion` (after or instead of iterating).
+
+    Raises (while iterating):
+        APIStatusError: an HTTP error before the stream, or an error event in it
+            (typed by its code: a rate-limit code is a ``RateLimitError`` even
+            though the HTTP status was 200).
+        StreamTruncatedError: the body ended without ``[DONE]`` or a finish_reason.
+        APITimeoutError: no data event for ``timeout.read`` seconds (keep-alive
+            comments do not count), or the total deadline passed.
+        APIConnectionError: the transport failed mid-stream.
+        StreamDecodeError: the body is not valid UTF-8 or a chunk is not JSON.
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        request: ChatRequest,
+        body: Any,
+        headers: dict[str, str],
+        timeout: Timeout,
+        client_request_id: str,
+    ) -> None:
+        self._client = client
+        self._request = request
+        self._body = body
+        self._headers = headers
+        self._timeout = timeout
+        self.client_request_id = client_request_id
+        self.request_id: str | None = None
+        self._response: aiohttp.ClientResponse | None = None
+        self._holds_slot = False
+        self._started = False
+        self._closed = False
+        self._done = False
+        self._decoder = SSEDecoder(bare_json_event=_BARE_JSON)
+        self._pending: list[ChatCompletionChunk] = []
+        self._accumulator = StreamAccumulator()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_data = 0.0
+        self._idle_tripped = False
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncStream:
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the response and free its pool slot. Safe to call more than once."""
+        self._close()
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        response, self._response = self._response, None
+        if response is not None:
+            if self._done and response.content.at_eof():
+                response.release()  # fully read: the connection goes back to the pool
+            else:
+                response.close()  # mid-body: the connection cannot be reused
+        if self._holds_slot:
+            self._holds_slot = False
+            self._client._release_slot()
+
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[ChatCompletionChunk]:
+        try:
+            if not self._started:
+                await self._start()
+            while True:
+                pending, self._pending = self._pending, []
+                for chunk in pending:
+                    yield chunk
+                if self._done or self._closed:
+                    return
+                self._pending = await self._read_chunks()
+        finally:
+            self._close()
+
+    # -- helpers ---------------------------------------------------------
+
+    async def text_deltas(self) -> AsyncIterator[str]:
+        """The content text, piece by piece."""
+        async for chunk in self:
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta.content:
+                    yield choice.delta.content
+
+    async def reasoning_deltas(self) -> AsyncIterator[str]:
+        """The reasoning_content text, piece by piece."""
+        async for chunk in self:
+            for choice in chunk.choices:
+                if choice.index == 0 and choice.delta.reasoning_content:
+                    yield choice.delta.reasoning_content
+
+    async def final_completion(self) -> ChatCompletion:
+        """Read what is left and return the whole completion (content, reasoning,
+        tool calls merged by index, finish_reason, usage)."""
+        if not self._done:
+            async for _ in self:
+                pass
+        return self.completion
+
+    @property
+    def completion(self) -> ChatCompletion:
+        """The completion accumulated from the chunks seen so far."""
+        return self._accumulator.build(
+            request_id=self.request_id, client_request_id=self.client_request_id
+        )
+
+    # -- opening, with retries until the first chunk ---------------------
+
+    async def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        client = self._client
+        await client._acquire_slot()
+        self._holds_slot = True
+        attempts = client._new_attempts(self._request, self.client_request_id)
+        await attempts.start()
+        while True:
+            try:
+                await self._open()
+                self._pending = await self._read_chunks()
+                return
+            except DoubaoVisionError as error:
+                await self._discard_attempt(attempts, error)
+
+    async def _discard_attempt(self, attempts: _Attempts, error: DoubaoVisionError) -> None:
+        response, self._response = self._response, None
+        if response is not None:
+            response.close()
+        self._decoder = SSEDecoder(bare_json_event=_BARE_JSON)
+        self._accumulator = StreamAccumulator()
+        self._done = False
+        await attempts.failed(error)
+
+    async def _open(self) -> None:
+        client = self._client
+        timeout = self._timeout
+        with map_transport_errors(self.client_request_id):
+            response = await client._bind().post(
+                f"{client.base_url}/chat/completions",
+                data=self._body,
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(
+                    total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
+                ),
+            )
+        self._response = response
+        self.request_id = server_request_id(response.headers)
+        if response.status >= 400:
+            with map_transport_errors(self.client_request_id):
+                raw = await response.read()
+            raise error_from_response(
+                response.status, response.headers, raw, client_request_id=self.client_request_id
+            )
+        if response.content_type == "application/json":
+            self._pending = [await self._read_json_answer(response)]
+            return
+        if timeout.read is not None:
+            loop = asyncio.get_running_loop()
+            self._last_data = loop.time()
+            self._idle_timer = loop.call_at(self._last_data + timeout.read, self._check_idle)
+
+    async def _read_json_answer(self, response: aiohttp.ClientResponse) -> ChatCompletionChunk:
+        """A ``stream=True`` call answered with plain JSON: an error or a whole completion."""
+        with map_transport_errors(self.client_request_id):
+            raw = await response.read()
+        data = _loads(raw)
+        if isinstance(data, dict) and "error" in data and "choices" not in data:
+            raise error_from_payload(
+                data,
+                status=response.status,
+                headers=response.headers,
+                client_request_id=self.client_request_id,
+            )
+        self._done = True
+        chunk = _as_chunk(parse_completion(data))
+        self._add(chunk)
+        return chunk
+
+    # -- reading ---------------------------------------------------------
+
+    def _check_idle(self) -> None:
+        """Timer callback: trip if no data event arrived for ``timeout.read`` seconds."""
+        read = self._timeout.read
+        response = self._response
+        if read is None or response is None:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._last_data + read
+        if loop.time() < due:
+            self._idle_timer = loop.call_at(due, self._check_idle)
+            return
+        self._idle_tripped = True
+        response.close()  # wakes the pending read
+
+    async def _read_chunks(self) -> list[ChatCompletionChunk]:
+        """Read until at least one chunk is ready or the stream ends."""
+        if self._done:
+            return []
+        response = self._response
+        assert response is not None
+        content = response.content
+        chunks: list[ChatCompletionChunk] = []
+        while not chunks:
+            try:
+                with map_transport_errors(self.client_request_id):
+                    data = await content.read(_READ_SIZE) if not self._idle_tripped else b""
+            except DoubaoVisionError:
+                self._raise_if_idle()
+                raise
+            self._raise_if_idle()
+            events = self._decoder.feed(data) if data else self._decoder.flush()
+            for event in events:
+                chunk = self._handle(event)
+                if chunk is None:  # [DONE]
+                    self._done = True
+                    await self._drain_after_done(content)
+                    return chunks
+                chunks.append(chunk)
+            if not data:
+                if self._accumulator.finished:
+                    self._done = True  # some gateways end without [DONE] after finish_reason
+                    return chunks
+                raise StreamTruncatedError(
+                    "the stream ended without [DONE] or a finish_reason: the answer is incomplete",
+                    client_request_id=self.client_request_id,
+                )
+        self._last_data = asyncio.get_running_loop().time()
+        return chunks
+
+    def _raise_if_idle(self) -> None:
+        if self._idle_tripped:
+            raise APITimeoutError(
+                f"no data for {self._timeout.read}s (keep-alive comments do not count); "
+                "raise Timeout(read=...) if the model thinks longer",
+                client_request_id=self.client_request_id,
+            )
+
+    def _handle(self, event: ServerSentEvent) -> ChatCompletionChunk | None:
+        data = event.data
+        if data.startswith("[DONE]"):
+            return None
+        payload = _loads(data)
+        if event.event in ("error", _BARE_JSON) or (
+            isinstance(payload, dict) and "error" in payload
+        ):
+            raise error_from_payload(
+                payload,
+                status=200,
+                headers=self._response.headers if self._response is not None else None,
+                client_request_id=self.client_request_id,
+            )
+        chunk = parse_chunk(payload)
+        self._add(chunk)
+        return chunk
+
+    def _add(self, chunk: ChatCompletionChunk) -> None:
+        self._accumulator.add(chunk)
+        if chunk.usage is not None:
+            self._client.usage.add_completion(chunk.usage)
+
+    async def _drain_after_done(self, content: aiohttp.StreamReader) -> None:
+        """Read the chunked terminator that follows [DONE], so the connection can be
+        reused; the idle timer still guards this read."""
+        try:
+            with map_transport_errors(self.client_request_id):
+                while not content.at_eof() and not self._idle_tripped:
+                    if not await content.read(_READ_SIZE):
+                        break
+        except DoubaoVisionError:
+            pass  # the answer is complete; this connection is just not reusable
+
+
+def _loads(raw: bytes | str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+        raise StreamDecodeError(f"a stream event is not JSON ({exc}): {text[:120]!r}") from exc
+
+
+def _as_chunk(completion: ChatCompletion) -> ChatCompletionChunk:
+    """One chunk that carries a whole completion, so a JSON answer streams as one piece."""
+    choices = []
+    for choice in completion.choices:
+        message = choice.message
+        calls = None
+        if message.tool_calls:
+            calls = [
+                ToolCallDelta(
+                    i, c.id, c.type, FunctionCallDelta(c.function.name, c.function.arguments)
+                )
+                for i, c in enumerate(message.tool_calls)
+            ]
+        delta = ChoiceDelta(message.role, message.content, message.reasoning_content, calls)
+        choices.append(ChunkChoice(choice.index, delta, choice.finish_reason))
+    if not choices and completion.usage is None:
+        raise ResponseValidationError("a JSON answer to a stream has no choices", path="$.choices")
+    return ChatCompletionChunk(
+        completion.id,
+        choices,
+        completion.model,
+        completion.created,
+        service_tier=completion.service_tier,
+        usage=completion.usage,
+    )
