@@ -39,6 +39,7 @@ from ._exceptions import (
 )
 from ._images import ImageInput
 from ._messages import Detail, Message, SystemMessage, user
+from ._ratelimit import RateLimiter
 from ._models import ChatCompletion
 from ._request import ChatParams, ChatRequest
 from ._retry import retry_delay
@@ -50,7 +51,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._ratelimit import RateLimiter
+    from ._batch import Batch, BatchInput
 
 __all__ = ["AsyncClient"]
 
@@ -91,7 +92,10 @@ class AsyncClient:
             by us (then ``max_connections`` is your connector's business).
         retry: a full :class:`RetryPolicy`; ``max_retries`` overrides its count.
         limits: a full :class:`Limits`; ``max_connections`` overrides its size.
-        rate_limiter: a shared :class:`RateLimiter` (requests and tokens per minute).
+        rpm: client-side limit on requests per minute (shared by every call).
+        tpm: client-side limit on estimated tokens per minute.
+        rate_limiter: a :class:`RateLimiter` to share between clients; it also
+            makes the whole client cool down after a 429 (always on).
 
     Use ``async with AsyncClient() as client:`` or ``await client.aclose()``.
     One client belongs to one event loop; make one per loop.
@@ -110,6 +114,8 @@ class AsyncClient:
         session: aiohttp.ClientSession | None = None,
         retry: RetryPolicy | None = None,
         limits: Limits | None = None,
+        rpm: float | None = None,
+        tpm: float | None = None,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
@@ -131,7 +137,7 @@ class AsyncClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._in_flight: asyncio.Semaphore | None = None
         self._closed = False
-        self.rate_limiter = rate_limiter
+        self.rate_limiter = rate_limiter or RateLimiter(rpm=rpm, tpm=tpm)
         self.usage = UsageTotals()
 
     # -- lifecycle -------------------------------------------------------
@@ -293,6 +299,24 @@ class AsyncClient:
         effective = self.timeout if timeout is None else to_timeout(timeout)
         return AsyncStream(self, request, body, headers, effective, client_request_id)
 
+    def batch(
+        self,
+        requests: BatchInput,
+        *,
+        concurrency: int = 16,
+        fail_fast: bool = False,
+        timeout: Timeout | float | None = None,
+    ) -> Batch:
+        """Run many requests with at most ``concurrency`` in flight.
+
+        ``async for result in client.batch(reqs)`` yields results as they
+        complete, each tagged with its input index; ``await client.batch(reqs)``
+        returns them in input order. See :class:`Batch`.
+        """
+        from ._batch import Batch
+
+        return Batch(self, requests, concurrency=concurrency, fail_fast=fail_fast, timeout=timeout)
+
     async def models(self) -> list[str]:
         """The model ids the gateway lists (``GET /models``)."""
         client_request_id = new_client_request_id()
@@ -399,16 +423,14 @@ class _Attempts:
 
     async def start(self) -> None:
         self._client.usage.requests += 1
-        limiter = self._client.rate_limiter
-        if limiter is not None:
-            await limiter.acquire(self._request)
+        await self._client.rate_limiter.acquire(self._request)
 
     async def failed(self, error: DoubaoVisionError) -> None:
         """Sleep before the next attempt, or re-raise ``error`` if it is final."""
         client = self._client
         delay = retry_delay(client.retry, self.retries, error)
         limiter = client.rate_limiter
-        if isinstance(error, RateLimitError) and limiter is not None:
+        if isinstance(error, RateLimitError):
             limiter.cool_down(delay if delay is not None else 0.0)
         if delay is None:
             client.usage.add_error(error)
@@ -425,5 +447,4 @@ class _Attempts:
             self._client_request_id,
         )
         await asyncio.sleep(delay)
-        if limiter is not None:
-            await limiter.acquire(self._request)
+        await limiter.acquire(self._request)

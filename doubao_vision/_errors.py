@@ -106,6 +106,8 @@ def _class_for(status: int, code: str | None, type_: str | None) -> type[APIStat
         return _BY_STATUS[status]
     if status >= 500:
         return InternalServerError
+    if status >= 300:
+        return APIStatusError  # an HTTP status we have no class for
     if code:
         for prefix, cls in _BY_CODE_PREFIX:
             if code.startswith(prefix) or (cls is not RateLimitError and prefix in code):

@@ -187,7 +187,7 @@ class APIStatusError(DoubaoVisionError):
         if self.code:
             bits.append(self.code)
         text = f"{' '.join(bits)}: {self.message}"
-        if self.request_id:
+        if self.request_id and self.request_id not in self.message:
             text += f" (request id {self.request_id})"
         hint = _HINTS.get(type(self))
         if hint:

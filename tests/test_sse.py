@@ -230,6 +230,11 @@ def test_cr_then_other_byte_in_next_feed() -> None:
     assert decode([b"data: a\r", b"data: b\r\r"]) == [ev("a\nb")]
 
 
+def test_earlier_cr_in_feed_does_not_skip_next_lf() -> None:
+    """A feed ending in LF, with a CR earlier in it, leaves the next feed's LF a line end."""
+    assert decode([b"data: a\rdata: b\n", b"\ndata: c\n\n"]) == [ev("a\nb"), ev("c")]
+
+
 def test_final_cr_dispatches_without_waiting() -> None:
     """A blank line ended by a CR at the end of a feed dispatches in that feed."""
     decoder = SSEDecoder()

@@ -30,7 +30,11 @@ STREAM_KINDS = frozenset(
         "keepalive_only",
     }
 )
-KINDS = ERROR_KINDS | STREAM_KINDS | {"html", "drop_before_headers", "drop_after_headers", "stall", "slow"}
+KINDS = (
+    ERROR_KINDS
+    | STREAM_KINDS
+    | {"html", "drop_before_headers", "drop_after_headers", "stall", "slow"}
+)
 
 _DEFAULT_CODES = {
     400: "InvalidParameter",
@@ -65,14 +69,18 @@ def default_message(code: str) -> str:
 
 def error_type(code: str) -> str:
     """Ark's error ``type`` for an error ``code`` sent inside a stream."""
-    if code.startswith(("RateLimitExceeded", "ServerOverloaded", "QuotaExceeded", "SetLimitExceeded")):
+    if code.startswith(
+        ("RateLimitExceeded", "ServerOverloaded", "QuotaExceeded", "SetLimitExceeded")
+    ):
         return "TooManyRequests"
     if code.startswith(("InternalServiceError", "ServiceUnavailable")):
         return "InternalServerError"
     return "BadRequest"
 
 
-def _headers(value: Mapping[str, str] | tuple[tuple[str, str], ...] | None) -> tuple[tuple[str, str], ...]:
+def _headers(
+    value: Mapping[str, str] | tuple[tuple[str, str], ...] | None,
+) -> tuple[tuple[str, str], ...]:
     if not value:
         return ()
     items = value.items() if isinstance(value, Mapping) else value
@@ -120,14 +128,16 @@ class Fault:
         *,
         code: str | None = None,
         message: str | None = None,
-        type: str | None = None,  # noqa: A002 -- the API's own field name
+        type: str | None = None,
         shape: str = "ark",
         err_code: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Fault:
         """Any error status; the body in Ark's shape or, with ``shape="302"``, 302.AI's."""
         if code is None and shape == "ark":
-            code = _DEFAULT_CODES.get(status, "InternalServiceError" if status >= 500 else "InvalidParameter")
+            code = _DEFAULT_CODES.get(
+                status, "InternalServiceError" if status >= 500 else "InvalidParameter"
+            )
         if err_code is None and shape == "302":
             err_code = -10003
         return cls(
@@ -197,7 +207,7 @@ class Fault:
         code: str = "ServerOverloaded",
         *,
         message: str | None = None,
-        type: str | None = None,  # noqa: A002
+        type: str | None = None,
     ) -> Fault:
         """After ``after`` chunks: ``event: error`` + ``data: {"error": ...}``, then end."""
         return cls("stream_error_event", code=code, message=message, type=type, after=after)
@@ -209,15 +219,19 @@ class Fault:
         code: str = "ServerOverloaded",
         *,
         message: str | None = None,
-        type: str | None = None,  # noqa: A002
+        type: str | None = None,
     ) -> Fault:
         """After ``after`` chunks: ``data: {"error": ...}`` with no event name, then end."""
         return cls("stream_data_error", code=code, message=message, type=type, after=after)
 
     @classmethod
-    def stream_bare_error(cls, after: int, err_code: int = -10003, *, message: str | None = None) -> Fault:
+    def stream_bare_error(
+        cls, after: int, err_code: int = -10003, *, message: str | None = None
+    ) -> Fault:
         """After ``after`` chunks: a bare 302.AI error JSON line, no ``data:``, then end."""
-        return cls("stream_bare_error", shape="302", err_code=err_code, message=message, after=after)
+        return cls(
+            "stream_bare_error", shape="302", err_code=err_code, message=message, after=after
+        )
 
     @classmethod
     def truncate(cls, after: int) -> Fault:

@@ -94,7 +94,9 @@ def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
         raise _bad("", "The request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("model", "The request is missing the required parameter `model`.", "MissingParameter")
+        raise _bad(
+            "model", "The request is missing the required parameter `model`.", "MissingParameter"
+        )
     if model.startswith("unknown"):
         raise ApiError(
             404,
@@ -104,12 +106,17 @@ def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
         )
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise _bad("messages", "The request is missing the required parameter `messages`.", "MissingParameter")
+        raise _bad(
+            "messages",
+            "The request is missing the required parameter `messages`.",
+            "MissingParameter",
+        )
     max_tokens = _count(body, "max_tokens")
     max_completion_tokens = _count(body, "max_completion_tokens")
     if max_tokens is not None and max_completion_tokens is not None:
         raise _bad(
-            "max_completion_tokens", "`max_tokens` and `max_completion_tokens` cannot be set together."
+            "max_completion_tokens",
+            "`max_tokens` and `max_completion_tokens` cannot be set together.",
         )
 
     text_chars = 0
@@ -132,7 +139,9 @@ def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
             for j, part in enumerate(content):
                 _parse_part(part, f"{where}.content[{j}]", cache, texts, images, videos)
         elif not (content is None and role == "assistant"):
-            raise _bad(f"{where}.content", f"`{where}.content` must be a string or a list of parts.")
+            raise _bad(
+                f"{where}.content", f"`{where}.content` must be a string or a list of parts."
+            )
         text_chars += sum(map(len, texts))
         image_tokens += sum(image.tokens for image in images)
         if role == "user":
@@ -239,7 +248,9 @@ def _inline_image(url: str, detail: str, where: str, cache: DecodeCache) -> Imag
         raise _bad(where, str(exc)) from None
     declared = _ALIASES.get(decoded.subtype, decoded.subtype)
     if declared != info.format:
-        raise _invalid_format(where, f"it declares {decoded.subtype} but the bytes are {info.format}")
+        raise _invalid_format(
+            where, f"it declares {decoded.subtype} but the bytes are {info.format}"
+        )
     size = len(decoded.data)
     if size > MAX_IMAGE_BYTES:
         raise _bad(where, f"The image is {size} bytes; the limit is {MAX_IMAGE_BYTES} bytes.")
@@ -248,7 +259,9 @@ def _inline_image(url: str, detail: str, where: str, cache: DecodeCache) -> Imag
         raise _bad(where, f"The image is {w}x{h}; both sides must exceed {MIN_SIDE} px.")
     if w is not None and h is not None and not MIN_PIXELS <= w * h <= MAX_PIXELS:
         raise _bad(where, f"The image has {w * h} pixels; allowed is [{MIN_PIXELS}, {MAX_PIXELS}].")
-    return ImagePart(detail, format=info.format, width=w, height=h, size=size, sha256=decoded.sha256)
+    return ImagePart(
+        detail, format=info.format, width=w, height=h, size=size, sha256=decoded.sha256
+    )
 
 
 def _parse_video(holder: Any, where: str, cache: DecodeCache) -> int | float:
@@ -289,8 +302,11 @@ def _json_mode(body: dict[str, Any]) -> bool:
         return False
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind not in ("text", "json_object", "json_schema"):
-        raise _bad("response_format.type", "`response_format.type` must be text, json_object or json_schema.")
-    return kind != "text"
+        raise _bad(
+            "response_format.type",
+            "`response_format.type` must be text, json_object or json_schema.",
+        )
+    return bool(kind != "text")
 
 
 def _thinking(body: dict[str, Any]) -> bool:
@@ -300,7 +316,7 @@ def _thinking(body: dict[str, Any]) -> bool:
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind not in ("enabled", "disabled", "auto"):
         raise _bad("thinking.type", "`thinking.type` must be enabled, disabled or auto.")
-    return kind == "enabled"
+    return bool(kind == "enabled")
 
 
 def _tool_name(body: dict[str, Any]) -> str | None:

@@ -76,12 +76,19 @@ class EmulatorState:
         self.tool_calls = 0
         self.peak_connections = self.open_connections
 
+    # Set while no connection is open, so close() can wait for the last one.
+    idle: asyncio.Event | None = None
+
     def connection_made(self) -> None:
         self.open_connections += 1
         self.peak_connections = max(self.peak_connections, self.open_connections)
+        if self.idle is not None:
+            self.idle.clear()
 
     def connection_lost(self) -> None:
         self.open_connections -= 1
+        if self.open_connections == 0 and self.idle is not None:
+            self.idle.set()
 
     async def pause(self, seconds: float) -> bool:
         """Sleep ``seconds``; False (at once) if the app starts shutting down."""

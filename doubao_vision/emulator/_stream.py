@@ -8,6 +8,7 @@ header: ``X-Emulator-Chunks``, ``X-Emulator-Chunk-Delay``, ``X-Emulator-Line-End
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +27,10 @@ __all__ = ["StreamOptions", "chunk_payloads", "write_stream"]
 _PIECE = re.compile(r"\s*\S+\s*")
 _CONTINUATION = re.compile(rb"[\x80-\xbf]")
 _KEEPALIVE_EVERY = 0.05
-_CUT_KINDS = frozenset({"drop_mid_stream", "stream_error_event", "stream_data_error", "stream_bare_error"})
+_EVENT_KINDS = frozenset({"stream_error_event", "stream_data_error"})
+_CUT_KINDS = frozenset(
+    {"drop_mid_stream", "stream_error_event", "stream_data_error", "stream_bare_error"}
+)
 
 
 @attrs.frozen
@@ -80,14 +84,22 @@ def _split_exactly(text: str, n: int) -> list[str]:
 
 
 def chunk_payloads(
-    answer: Answer, *, request_id: str, created: int, model: str, include_usage: bool, chunks: int | None
+    answer: Answer,
+    *,
+    request_id: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    chunks: int | None,
 ) -> tuple[list[bytes], int]:
     """The JSON of every chunk in order, and how many come before the finish chunk."""
     deltas: list[dict[str, Any]] = []
     if answer.reasoning:
         deltas.extend({"reasoning_content": p} for p in _PIECE.findall(answer.reasoning))
     if answer.content:
-        pieces = _split_exactly(answer.content, chunks) if chunks else _PIECE.findall(answer.content)
+        pieces = (
+            _split_exactly(answer.content, chunks) if chunks else _PIECE.findall(answer.content)
+        )
         deltas.extend({"content": p} for p in pieces)
     if answer.tool_call is not None:
         call = answer.tool_call
@@ -96,7 +108,9 @@ def chunk_payloads(
             {"tool_calls": [{"index": 0, "id": call.id, "type": "function",
                              "function": {"name": call.name, "arguments": args[0]}}]}
         )  # fmt: skip
-        deltas.extend({"tool_calls": [{"index": 0, "function": {"arguments": a}}]} for a in args[1:])
+        deltas.extend(
+            {"tool_calls": [{"index": 0, "function": {"arguments": a}}]} for a in args[1:]
+        )
     if not deltas:
         deltas.append({"content": ""})
     deltas[0] = {"role": "assistant", **deltas[0]}
@@ -123,14 +137,14 @@ def chunk_payloads(
 
 def _thirds(data: bytes) -> list[bytes]:
     """Two or three pieces, cut inside multi-byte UTF-8 characters where there are any."""
-    cuts = []
+    cuts: list[int] = []
     for target in (len(data) // 3, 2 * len(data) // 3):
         match = _CONTINUATION.search(data, target)
         cut = match.start() if match is not None else target
         if 0 < cut < len(data) and (not cuts or cut > cuts[-1]):
             cuts.append(cut)
     bounds = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 class _Writer:
@@ -191,31 +205,32 @@ async def write_stream(
             _drop(request)
             return response
         await writer.event(payload)
-        if n == 0 and fault is not None and kind == "keepalive_only":
-            if not await _keepalives_only(writer, state, fault.seconds):
-                _drop(request)
-                return response
-
-    if fault is None or kind in ("slow", "keepalive_only"):
-        if delay and not await state.pause(delay):
+        if (
+            n == 0
+            and kind == "keepalive_only"
+            and fault is not None
+            and not await _keepalives_only(writer, state, fault.seconds)
+        ):
             _drop(request)
             return response
-        await writer.send(b"data: [DONE]" + options.eol + options.eol)
-    elif kind == "drop_mid_stream":
+
+    if kind == "drop_mid_stream":
         _drop(request)
         return response
-    elif kind in ("stream_error_event", "stream_data_error"):
-        assert fault is not None and fault.code is not None
+    if fault is not None and fault.code is not None and kind in _EVENT_KINDS:
         body = ark_error_body(
             _request_id(headers), fault.code, fault.message or default_message(fault.code),
             type=fault.type or error_type(fault.code),
         )  # fmt: skip
-        name = "error" if kind == "stream_error_event" else None
-        await writer.event(orjson.dumps(body), name)
-    elif kind == "stream_bare_error":
-        assert fault is not None
+        await writer.event(orjson.dumps(body), "error" if kind == "stream_error_event" else None)
+    elif fault is not None and kind == "stream_bare_error":
         body = ohtwo_error_body(fault.err_code or -10003, fault.message)
         await writer.send(orjson.dumps(body) + options.eol)
+    elif kind != "truncate":
+        if delay and not await state.pause(delay):
+            _drop(request)
+            return response
+        await writer.send(b"data: [DONE]" + options.eol + options.eol)
     await response.write_eof()
     return response
 

@@ -51,12 +51,12 @@ ARK_TYPES = {
 _OHTWO_MESSAGES = {
     -10003: (
         "Network error, please try again later",
-        "网络错误，请稍后重试",
+        "网络错误，请稍后重试",  # noqa: RUF001 -- 302.AI's own text
         "ネットワークエラーです。しばらくしてから再試行してください",
     ),
     -10008: (
         "No available models currently, please try again later",
-        "当前无可用模型，请稍后重试",
+        "当前无可用模型，请稍后重试",  # noqa: RUF001
         "現在利用可能なモデルがありません。しばらくしてから再試行してください",
     ),
 }
@@ -79,7 +79,13 @@ class ApiError(Exception):
 
 
 def ark_error_body(
-    request_id: str, code: str, message: str, *, param: str = "", type: str | None = None, status: int = 400
+    request_id: str,
+    code: str,
+    message: str,
+    *,
+    param: str = "",
+    type: str | None = None,
+    status: int = 400,
 ) -> dict[str, Any]:
     """Ark's error body; the message ends with the request id, as Ark's does."""
     return {
@@ -112,9 +118,7 @@ def json_response(
     data: Any, request_id: str, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     """``data`` serialized with orjson, with both request-id headers set."""
-    response = web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json"
-    )
+    response = web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
     response.headers["x-request-id"] = request_id
     response.headers["request-id"] = request_id
     if headers:
