@@ -39,8 +39,8 @@ from ._exceptions import (
 )
 from ._images import ImageInput
 from ._messages import Detail, Message, SystemMessage, user
-from ._ratelimit import RateLimiter
 from ._models import ChatCompletion
+from ._ratelimit import RateLimiter
 from ._request import ChatParams, ChatRequest
 from ._retry import retry_delay
 from ._serde import parse_completion

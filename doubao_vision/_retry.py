@@ -14,7 +14,14 @@ from collections.abc import Mapping
 
 from ._config import RetryPolicy
 from ._errors import NON_RETRYABLE_CODES
-from ._exceptions import APIConnectionError, APIStatusError, DoubaoVisionError
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    ConflictError,
+    DoubaoVisionError,
+    InternalServerError,
+    RateLimitError,
+)
 
 __all__ = ["backoff", "is_retryable", "retry_after", "retry_delay"]
 
@@ -33,6 +40,9 @@ def is_retryable(error: DoubaoVisionError) -> bool:
         return False
     if error.code in NON_RETRYABLE_CODES or error.type in NON_RETRYABLE_CODES:
         return False
+    if error.status_code == 200:
+        # An error event inside a stream: its class (from its code) decides.
+        return isinstance(error, (RateLimitError, InternalServerError, ConflictError))
     return error.status_code in _RETRYABLE_STATUS or error.status_code >= 500
 
 

@@ -27,11 +27,8 @@ from ._exceptions import StreamDecodeError
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
 _BOM = b"\xef\xbb\xbf"
-# Used only when a CR is present; LF-only text takes the plain ``str.split``.
-# Splitting decoded text on these three exact terminators is the same as
-# splitting the bytes: they are ASCII, so a chunk cut right after one never
-# splits a UTF-8 sequence, and U+2028 / U+0085 are never matched.
-_EOL = re.compile(r"\r\n|\r|\n")
+# Used only when a CR is present; LF-only chunks take the plain ``bytes.split``.
+_EOL = re.compile(rb"\r\n|\r|\n")
 
 
 @attrs.frozen
@@ -124,22 +121,23 @@ class SSEDecoder:
             buffer += data
             return []
         end = last + 1
-        try:
-            if buffer:
-                buffer += memoryview(data)[:end]
-                text = buffer.decode()
-                buffer.clear()
-            else:
-                text = (data if end == len(data) else data[:end]).decode()
-        except UnicodeDecodeError as exc:
-            raise StreamDecodeError(f"event stream is not valid UTF-8: {exc}") from exc
+        if buffer:
+            buffer += memoryview(data)[:end]
+            chunk: bytes | bytearray = buffer
+        else:
+            chunk = data if end == len(data) else data[:end]
+        lines = chunk.split(b"\n") if cr < 0 else _EOL.split(chunk)
+        lines.pop()  # the chunk ends with a terminator: the last piece is empty
+        if buffer:
+            buffer.clear()  # the pieces are copies
         if end < len(data):
             buffer += memoryview(data)[end:]
         elif cr == last:
             self._skip_lf = True  # an LF opening the next feed ends nothing
-        lines = text.split("\n") if cr < 0 else _EOL.split(text)
-        lines.pop()  # the text ends with a terminator: the last piece is ""
-        return self._process(lines)
+        try:
+            return self._process(lines)
+        except UnicodeDecodeError as exc:
+            raise StreamDecodeError(f"event stream is not valid UTF-8: {exc}") from exc
 
     def flush(self) -> list[ServerSentEvent]:
         """End of body: drop an unterminated line and an undispatched block.
@@ -157,28 +155,31 @@ class SSEDecoder:
         self._retry = None
         return []
 
-    def _process(self, lines: list[str]) -> list[ServerSentEvent]:
+    def _process(self, lines: list[bytes] | list[bytearray]) -> list[ServerSentEvent]:
+        # Lines are bytes and each is decoded once, here: a line always ends at an
+        # ASCII terminator, so no UTF-8 sequence is ever cut, and U+2028 / U+0085
+        # inside JSON strings can never end a line.
         events: list[ServerSentEvent] = []
         parts = self._data
         event = self._event
         retry = self._retry
         last_id = self._last_id
         bare = self._bare
-        for line in lines:
-            if not line:
+        for raw in lines:
+            if not raw:
                 if parts:
                     events.append(ServerSentEvent(event or None, "\n".join(parts), last_id, retry))
                     parts = []
                 event = ""
                 retry = None
-            elif line[:6] == "data: ":  # the common shape first
-                parts.append(line[6:])
-            elif line[0] == ":":
-                continue
-            elif line[0] == "{" and bare is not None:
-                events.append(ServerSentEvent(bare, line, last_id, None))
+            elif raw[:6] == b"data: ":  # the common shape first
+                parts.append(raw[6:].decode())
+            elif raw[0] == 0x3A:  # ":" a comment, decoded only to reject bad bytes
+                raw.decode()
+            elif raw[0] == 0x7B and bare is not None:  # "{"
+                events.append(ServerSentEvent(bare, raw.decode(), last_id, None))
             else:
-                name, colon, value = line.partition(":")
+                name, colon, value = raw.decode().partition(":")
                 if colon and value[:1] == " ":
                     value = value[1:]
                 if name == "data":

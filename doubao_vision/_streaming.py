@@ -100,6 +100,9 @@ class AsyncStream:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_data = 0.0
         self._idle_tripped = False
+        # An error that arrived in the same read as chunks before it: raised
+        # after those chunks reach the user.
+        self._deferred_error: DoubaoVisionError | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -197,7 +200,8 @@ class AsyncStream:
         while True:
             try:
                 await self._open()
-                self._pending = await self._read_chunks()
+                if not self._done:
+                    self._pending = await self._read_chunks()
                 return
             except DoubaoVisionError as error:
                 await self._discard_attempt(attempts, error)
@@ -274,6 +278,9 @@ class AsyncStream:
 
     async def _read_chunks(self) -> list[ChatCompletionChunk]:
         """Read until at least one chunk is ready or the stream ends."""
+        if self._deferred_error is not None:
+            error, self._deferred_error = self._deferred_error, None
+            raise error
         if self._done:
             return []
         response = self._response
@@ -290,7 +297,13 @@ class AsyncStream:
             self._raise_if_idle()
             events = self._decoder.feed(data) if data else self._decoder.flush()
             for event in events:
-                chunk = self._handle(event)
+                try:
+                    chunk = self._handle(event)
+                except DoubaoVisionError as error:
+                    if not chunks:
+                        raise
+                    self._deferred_error = error
+                    return chunks
                 if chunk is None:  # [DONE]
                     self._done = True
                     await self._drain_after_done(content)
