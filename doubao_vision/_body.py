@@ -70,6 +70,12 @@ class SplicedJSONPayload(Payload):
         await self.write(writer)
 
 
+def _data_url(obj: Any) -> Any:
+    if isinstance(obj, Image):
+        return obj.data_url()
+    raise TypeError(f"cannot send a {type(obj).__name__} as JSON")
+
+
 def encode_body(payload: Any) -> bytes | SplicedJSONPayload:
     """JSON-encode ``payload``; inline :class:`Image` values become data URLs.
 
@@ -89,6 +95,10 @@ def encode_body(payload: Any) -> bytes | SplicedJSONPayload:
     raw = orjson.dumps(payload, default=default)
     if not images:
         return raw
+    if raw.count(_MARKER.encode()) != len(images):
+        # The marker also occurs in user text (only if someone copied it there):
+        # fall back to plain data URLs rather than splice at the wrong place.
+        return orjson.dumps(payload, default=_data_url)
     pieces: list[bytes | Image] = []
     size = 0
     pos = 0

@@ -112,32 +112,28 @@ class SSEDecoder:
             self._at_start = False
             if data.startswith(_BOM):
                 data = data[3:]
-        # Only the new bytes are searched: the buffer never holds a terminator.
+        # Only the new bytes are searched: the buffer never holds a line end.
         lf = data.rfind(b"\n")
         cr = data.rfind(b"\r")
-        last = lf if lf > cr else cr
         buffer = self._buffer
-        if last < 0:
+        if lf < 0 and cr < 0:
             buffer += data
             return []
-        end = last + 1
-        if buffer:
-            buffer += memoryview(data)[:end]
-            chunk: bytes | bytearray = buffer
-        else:
-            chunk = data if end == len(data) else data[:end]
-        lines = chunk.split(b"\n") if cr < 0 else _EOL.split(chunk)
-        lines.pop()  # the chunk ends with a terminator: the last piece is empty
-        if buffer:
-            buffer.clear()  # the pieces are copies
-        if end < len(data):
-            buffer += memoryview(data)[end:]
-        elif cr == last:
+        lines = data.split(b"\n") if cr < 0 else _EOL.split(data)
+        tail = lines.pop()  # what follows the last line end: the next partial line
+        if cr == len(data) - 1:
             self._skip_lf = True  # an LF opening the next feed ends nothing
-        try:
-            return self._process(lines)
-        except UnicodeDecodeError as exc:
-            raise StreamDecodeError(f"event stream is not valid UTF-8: {exc}") from exc
+        if not buffer:
+            events = self._process(lines)
+        else:
+            # The first piece completes the buffered line. Decode it through a view
+            # so a 16 MiB event is copied once (into its str), not three times.
+            buffer += lines[0]
+            with memoryview(buffer) as view:
+                events = self._process([view, *lines[1:]])
+            buffer.clear()  # also frees a large buffer's memory
+        buffer += tail
+        return events
 
     def flush(self) -> list[ServerSentEvent]:
         """End of body: drop an unterminated line and an undispatched block.
@@ -155,44 +151,49 @@ class SSEDecoder:
         self._retry = None
         return []
 
-    def _process(self, lines: list[bytes] | list[bytearray]) -> list[ServerSentEvent]:
-        # Lines are bytes and each is decoded once, here: a line always ends at an
-        # ASCII terminator, so no UTF-8 sequence is ever cut, and U+2028 / U+0085
-        # inside JSON strings can never end a line.
+    def _process(self, lines: list[bytes] | list[bytes | memoryview]) -> list[ServerSentEvent]:
+        # Lines are split as bytes and each is decoded once, here: a line always
+        # ends at an ASCII line end, so no UTF-8 sequence is ever cut, and U+2028 /
+        # U+0085 inside JSON strings never end a line (``str.splitlines`` would).
         events: list[ServerSentEvent] = []
         parts = self._data
         event = self._event
         retry = self._retry
         last_id = self._last_id
         bare = self._bare
-        for raw in lines:
-            if not raw:
-                if parts:
-                    events.append(ServerSentEvent(event or None, "\n".join(parts), last_id, retry))
-                    parts = []
-                event = ""
-                retry = None
-            elif raw[:6] == b"data: ":  # the common shape first
-                parts.append(raw[6:].decode())
-            elif raw[0] == 0x3A:  # ":" a comment, decoded only to reject bad bytes
-                raw.decode()
-            elif raw[0] == 0x7B and bare is not None:  # "{"
-                events.append(ServerSentEvent(bare, raw.decode(), last_id, None))
-            else:
-                name, colon, value = raw.decode().partition(":")
-                if colon and value[:1] == " ":
-                    value = value[1:]
-                if name == "data":
-                    parts.append(value)
-                elif name == "event":
-                    event = value
-                elif name == "id":
-                    if "\0" not in value:
-                        last_id = value
-                elif name == "retry" and value.isascii() and value.isdigit():
-                    # ValueError past int's digit limit: not a delay anyone means.
-                    with contextlib.suppress(ValueError):
-                        retry = int(value)
+        try:
+            for raw in lines:
+                if not raw:
+                    if parts:
+                        events.append(
+                            ServerSentEvent(event or None, "\n".join(parts), last_id, retry)
+                        )
+                        parts = []
+                    event = ""
+                    retry = None
+                elif raw[:6] == b"data: ":  # the common shape first
+                    parts.append(str(raw[6:], "utf-8"))
+                elif raw[0] == 0x3A:  # ":" a comment; decoded only to reject bad bytes
+                    str(raw, "utf-8")
+                elif raw[0] == 0x7B and bare is not None:  # "{"
+                    events.append(ServerSentEvent(bare, str(raw, "utf-8"), last_id, None))
+                else:
+                    name, colon, value = str(raw, "utf-8").partition(":")
+                    if colon and value[:1] == " ":
+                        value = value[1:]
+                    if name == "data":
+                        parts.append(value)
+                    elif name == "event":
+                        event = value
+                    elif name == "id":
+                        if "\0" not in value:
+                            last_id = value
+                    elif name == "retry" and value.isascii() and value.isdigit():
+                        # ValueError past int's digit limit: not a delay anyone means.
+                        with contextlib.suppress(ValueError):
+                            retry = int(value)
+        except UnicodeDecodeError as exc:
+            raise StreamDecodeError(f"event stream is not valid UTF-8: {exc}") from exc
         self._data = parts
         self._event = event
         self._retry = retry

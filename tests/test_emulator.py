@@ -327,7 +327,28 @@ GOOD = make_png(32, 24, seed=1)
             "messages[0].content[0].video_url.fps",
         ),
     ],
-    ids=lambda v: v if isinstance(v, str) and not v.startswith("messages") else None,
+    ids=[
+        "no-model",
+        "no-messages",
+        "empty-messages",
+        "both-max-tokens",
+        "bad-detail",
+        "pixel-min-too-small",
+        "pixel-min-over-max",
+        "pixel-max-too-big",
+        "empty-url",
+        "uppercase-format",
+        "bad-base64",
+        "not-base64-data-url",
+        "not-an-image",
+        "format-mismatch",
+        "ftp-url",
+        "over-10-MiB",
+        "side-of-14-px",
+        "over-36M-pixels",
+        "unknown-part-type",
+        "video-fps",
+    ],
 )
 async def test_validation_errors(
     server: Emulator, session: aiohttp.ClientSession, body: Any, code: str, param: str
@@ -670,7 +691,8 @@ async def test_bad_option_header(server: Emulator, session: aiohttp.ClientSessio
 
 def _dechunk(raw: bytes) -> list[bytes]:
     """The HTTP/1.1 chunks of a chunked body, as sent."""
-    pieces, pos = [], 0
+    pieces: list[bytes] = []
+    pos = 0
     while True:
         end = raw.index(b"\r\n", pos)
         size = int(raw[pos:end], 16)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -42,8 +43,8 @@ _MAX_BODY = 64 * 1024 * 1024
 _EARLY = ERROR_KINDS | {"html", "drop_before_headers"}
 _ROUTES = {"/v1/models": "GET", "/v1/chat/completions": "POST"}
 _HTML = (
-    "<html>\r\n<head><title>{status} Bad Gateway</title></head>\r\n<body>\r\n"
-    "<center><h1>{status} Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
     "</body>\r\n</html>\r\n"
 )
 
@@ -222,13 +223,22 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     return await _answer(request, state, chat, options, fault, request_id)
 
 
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def _early_fault(request: web.Request, fault: Fault, request_id: str) -> web.Response:
     if fault.kind == "drop_before_headers":
         return _dropped(request)
     status = fault.status or 500
     if fault.kind == "html":
         response = web.Response(
-            text=_HTML.format(status=status), status=status, content_type="text/html"
+            text=_HTML.format(status=status, reason=_reason(status)),
+            status=status,
+            content_type="text/html",
         )
         response.headers["x-request-id"] = request_id
         response.headers["request-id"] = request_id

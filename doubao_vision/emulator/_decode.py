@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["DecodeCache", "Decoded", "decode_data_url", "summarize_body"]
+__all__ = ["DecodeCache", "Decoded", "Undecodable", "decode_data_url", "summarize_body"]
 
 # The media type is matched case-insensitively here so that a wrong case can be
 # reported precisely by the validator, which requires lowercase.

@@ -21,6 +21,7 @@ __all__ = [
     "ApiError",
     "ark_error_body",
     "json_response",
+    "models_body",
     "new_request_id",
     "ohtwo_error_body",
 ]
