@@ -1089,7 +1089,8 @@ async def test_recording_summarizes_images(
     assert isinstance(record, RecordedRequest)
     assert (record.method, record.path, record.fault) == ("POST", "/v1/chat/completions", None)
     assert record.headers["x-custom"] == "1"
-    assert record.headers["authorization"] == f"Bearer {KEY}"
+    assert record.headers["authorization"] == "Bearer <redacted>"
+    assert KEY not in repr(record)
     assert all(name == name.lower() for name in record.headers)
     assert before <= record.received_at <= time.monotonic()
     parts = record.body["messages"][0]["content"]

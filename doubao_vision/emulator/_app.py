@@ -109,7 +109,7 @@ def _record(
         RecordedRequest(
             method=request.method,
             path=request.path,
-            headers={name.lower(): value for name, value in request.headers.items()},
+            headers=_recorded_headers(request),
             body=body if state.record_bodies else None,
             received_at=received,
             fault=fault.kind if fault is not None else None,
@@ -300,3 +300,12 @@ async def _half_then_drop(
     await response.write(data[: len(data) // 2])
     _dropped(request)
     return response
+
+
+def _recorded_headers(request: web.Request) -> dict[str, str]:
+    """Lowercased headers; the key is redacted so a recorded request's repr never shows it."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if "authorization" in headers:
+        scheme = headers["authorization"].partition(" ")[0]
+        headers["authorization"] = f"{scheme} <redacted>"
+    return headers
