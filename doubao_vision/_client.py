@@ -29,7 +29,12 @@ from ._config import (
     Timeout,
     to_timeout,
 )
-from ._errors import error_from_response, map_transport_errors, server_request_id
+from ._errors import (
+    error_from_payload,
+    error_from_response,
+    map_transport_errors,
+    server_request_id,
+)
 from ._exceptions import (
     APIStatusError,
     DoubaoVisionError,
@@ -38,7 +43,7 @@ from ._exceptions import (
     ResponseValidationError,
 )
 from ._images import ImageInput
-from ._messages import Detail, Message, SystemMessage, user
+from ._messages import Detail, Message, SystemMessage, TextPart, user
 from ._models import ChatCompletion
 from ._ratelimit import RateLimiter
 from ._request import ChatParams, ChatRequest
@@ -266,8 +271,6 @@ class AsyncClient:
         **params: Unpack[ChatParams],
     ) -> str:
         """The one-liner: ``await client.ask("What is this?", "cat.png")`` -> the answer text."""
-        from ._messages import TextPart
-
         messages: list[Message] = [SystemMessage(system)] if system else []
         messages.append(user(TextPart(prompt), *images, detail=detail))
         completion = await self.chat(model, messages, timeout=timeout, **params)
@@ -397,8 +400,6 @@ class AsyncClient:
             ) from exc
         if isinstance(data, dict) and "error" in data and "choices" not in data:
             # Some gateways answer 200 with an error body.
-            from ._errors import error_from_payload
-
             raise error_from_payload(
                 data, status=status, headers=headers, client_request_id=client_request_id
             )

@@ -8,10 +8,15 @@ import doubao_vision as dv
 
 
 async def typical_use() -> None:
-    async with dv.AsyncClient("sk-x", base_url=dv.ARK_BASE_URL, timeout=dv.Timeout(read=30)) as client:
+    async with dv.AsyncClient(
+        "sk-x", base_url=dv.ARK_BASE_URL, timeout=dv.Timeout(read=30)
+    ) as client:
         completion: dv.ChatCompletion = await client.chat(
             dv.MODEL_VISION_PRO,
-            [dv.system("Be brief"), dv.user("What is this?", pathlib.Path("cat.png"), detail="high")],
+            [
+                dv.system("Be brief"),
+                dv.user("What is this?", pathlib.Path("cat.png"), detail="high"),
+            ],
             temperature=0.2,
             max_tokens=100,
             thinking={"type": "disabled"},
@@ -19,7 +24,9 @@ async def typical_use() -> None:
         text: str = completion.text
         usage: dv.Usage | None = completion.usage
         answer: str = await client.ask("Describe", b"\x89PNG...", detail="low")
-        async with client.stream(dv.MODEL_VISION_LITE, [{"role": "user", "content": "hi"}]) as stream:
+        async with client.stream(
+            dv.MODEL_VISION_LITE, [{"role": "user", "content": "hi"}]
+        ) as stream:
             async for chunk in stream:
                 _: dv.ChatCompletionChunk = chunk
             final: dv.ChatCompletion = await stream.final_completion()
