@@ -367,6 +367,12 @@ def test_invalid_utf8_in_line_split_across_feeds() -> None:
         decoder.feed(b"x\n\n")
 
 
+def test_invalid_utf8_in_comment_raises() -> None:
+    """Every complete line must be UTF-8, comments included."""
+    with pytest.raises(StreamDecodeError):
+        SSEDecoder().feed(b": \xff\n")
+
+
 def test_invalid_utf8_in_discarded_tail_is_not_an_error() -> None:
     """Bytes of an unterminated last line are discarded at EOF without decoding."""
     assert decode([b"data: a\n\ndata: \xff"]) == [ev("a")]
