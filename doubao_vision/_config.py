@@ -21,6 +21,7 @@ __all__ = [
     "MODEL_VISION_PRO",
     "MODEL_VISION_PRO_32K",
     "PROVIDER_302_BASE_URL",
+    "RETIRED_MODELS",
     "Limits",
     "RetryPolicy",
     "Timeout",
@@ -37,6 +38,16 @@ MODEL_VISION_LITE = "doubao-1-5-vision-lite-250315"
 MODEL_VISION_PRO_32K = "doubao-1-5-vision-pro-32k-250115"
 MODEL_UI_TARS = "doubao-1-5-ui-tars-250428"
 DEFAULT_MODEL = MODEL_VISION_PRO
+
+# Retired on 2025-08-28 (Ark's model retirement notice); existing endpoints were
+# switched to these successors, so a request still works but answers differently.
+RETIRED_MODELS: dict[str, str] = {
+    "doubao-vision-pro-32k-241028": MODEL_VISION_PRO,
+    "doubao-vision-pro-32k-241215": MODEL_VISION_PRO,
+    "doubao-vision-lite-32k-241015": MODEL_VISION_LITE,
+    "doubao-1-5-ui-tars-250328": MODEL_UI_TARS,
+    "doubao-1.5-ui-tars-250328": MODEL_UI_TARS,
+}
 
 
 def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
 import attrs
 
+from ._config import RETIRED_MODELS
 from ._exceptions import InvalidRequestError
 from ._messages import Message
 from ._serde import structure_messages, unstructure
@@ -176,6 +178,14 @@ class ChatRequest:
     extra_headers: Mapping[str, str] | None = None
 
     def __attrs_post_init__(self) -> None:
+        successor = RETIRED_MODELS.get(self.model)
+        if successor is not None:
+            warnings.warn(
+                f"{self.model} was retired on 2025-08-28; the server answers with "
+                f"{successor}: ask for it by name",
+                DeprecationWarning,
+                stacklevel=3,  # the code that built the request
+            )
         if self.max_tokens is not None and self.max_completion_tokens is not None:
             raise InvalidRequestError(
                 "max_tokens and max_completion_tokens cannot be combined: max_tokens caps the "

@@ -179,3 +179,9 @@ async def test_video_part_is_sent(client: AsyncClient, emulator: Emulator) -> No
     }
     with pytest.raises(InvalidRequestError, match="fps"):
         dv.VideoURL("https://e.x/v.mp4", fps=10)
+
+
+def test_retired_model_warns_with_successor() -> None:
+    """A model retired on 2025-08-28 warns DeprecationWarning naming its successor."""
+    with pytest.warns(DeprecationWarning, match="doubao-1-5-ui-tars-250428"):
+        dv.ChatRequest(model="doubao-1.5-ui-tars-250328", messages=GOOD_USER)
