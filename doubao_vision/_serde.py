@@ -172,7 +172,8 @@ def make_converter(*, detailed_validation: bool) -> cattrs.Converter:
     conv.register_structure_hook_func(_is_content_union, _structure_content(conv))
     # ImageURL's own converter checks the URL (and a data URL's bytes).
     conv.register_structure_hook_func(_holds_image, lambda value, _: value)
-    conv.register_structure_hook(Any, lambda value, _: value)
+    # A predicate, not register(Any): functools.singledispatch refuses Any on 3.10.
+    conv.register_structure_hook_func(lambda tp: tp is Any, lambda value, _: value)
     # An Image goes into the JSON as itself; the body writer splices its base64
     # in, so a 10 MB image is never copied into one giant JSON string.
     conv.register_unstructure_hook(Image, lambda image: image)
