@@ -3,6 +3,7 @@
 Start with :class:`AsyncClient`; everything public is re-exported here.
 """
 
+from ._batch import Batch, BatchInput, BatchResult
 from ._client import AsyncClient
 from ._config import (
     ARK_BASE_URL,
@@ -76,6 +77,7 @@ from ._models import (
     ToolCallDelta,
     Usage,
 )
+from ._ratelimit import RateLimiter, estimate_tokens
 from ._request import ChatParams, ChatRequest
 from ._sse import ServerSentEvent, SSEDecoder
 from ._streaming import AsyncStream
@@ -99,6 +101,9 @@ __all__ = [
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchInput",
+    "BatchResult",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatParams",
@@ -130,6 +135,7 @@ __all__ = [
     "PermissionDeniedError",
     "PromptTokensDetails",
     "RateLimitError",
+    "RateLimiter",
     "RequestTooLargeError",
     "ResponseValidationError",
     "RetryPolicy",
@@ -153,6 +159,7 @@ __all__ = [
     "VideoURL",
     "__version__",
     "assistant",
+    "estimate_tokens",
     "system",
     "tool",
     "user",

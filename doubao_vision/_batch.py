@@ -1,0 +1,247 @@
+"""Bounded fan-out: run many requests with at most ``concurrency`` in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import attrs
+
+from ._config import Timeout
+from ._exceptions import DoubaoVisionError, InvalidRequestError
+from ._models import ChatCompletion
+from ._request import ChatRequest
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient
+
+__all__ = ["Batch", "BatchInput", "BatchItem", "BatchResult"]
+
+BatchItem: TypeAlias = ChatRequest | Mapping[str, Any]
+BatchInput: TypeAlias = Iterable[BatchItem] | AsyncIterable[BatchItem]
+
+
+@attrs.frozen
+class BatchResult:
+    """The outcome of one batch item.
+
+    Attributes:
+        index: the item's position in the input (from 0).
+        request: the :class:`ChatRequest` sent (built from your mapping if you
+            gave one), or the item as given if it could not become a request.
+        completion: the answer, or None if the item failed.
+        error: the typed error, or None if it succeeded. Bad input is an
+            :class:`InvalidRequestError` (or an ``ImageError``) here too.
+    """
+
+    index: int
+    request: Any
+    completion: ChatCompletion | None = None
+    error: DoubaoVisionError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> ChatCompletion:
+        """The completion, or raise the item's error."""
+        if self.error is not None:
+            raise self.error
+        assert self.completion is not None
+        return self.completion
+
+
+def _to_request(item: object) -> ChatRequest:
+    if isinstance(item, ChatRequest):
+        return item
+    if not isinstance(item, Mapping):
+        raise InvalidRequestError(
+            "a batch item must be a ChatRequest or a mapping of chat() arguments "
+            f"(model, messages, ...), not {type(item).__name__}"
+        )
+    try:
+        return ChatRequest(**item)
+    except DoubaoVisionError:
+        raise
+    except (TypeError, ValueError) as exc:  # a missing or unknown argument, say
+        raise InvalidRequestError(f"bad batch item: {exc}") from None
+
+
+class _Source:
+    """Pulls items one at a time from a sync or async iterable."""
+
+    __slots__ = ("_async", "_sync")
+
+    def __init__(self, items: BatchInput) -> None:
+        self._async: AsyncIterator[BatchItem] | None = None
+        self._sync: Iterator[BatchItem] | None = None
+        if isinstance(items, AsyncIterable):
+            self._async = aiter(items)
+        else:
+            self._sync = iter(items)
+
+    async def pull(self) -> tuple[bool, object]:
+        """``(True, item)``, or ``(False, None)`` once the input is exhausted."""
+        if self._sync is not None:
+            for item in self._sync:
+                return True, item
+            return False, None
+        assert self._async is not None
+        try:
+            return True, await anext(self._async)
+        except StopAsyncIteration:
+            return False, None
+
+    async def aclose(self) -> None:
+        close = getattr(self._async, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class Batch:
+    """A run of many requests through one client; made by :meth:`AsyncClient.batch`.
+
+    Two ways to consume it (once):
+
+    - ``async for result in batch``: :class:`BatchResult` objects as they
+      complete, each with its input ``index``. Memory stays bounded by
+      ``concurrency`` however long the input is.
+    - ``await batch``: the list of results in input order.
+
+    The input is pulled lazily: a new item is taken only when fewer than
+    ``concurrency`` are in flight, so a generator of a million requests never
+    becomes a million tasks. Items may be :class:`ChatRequest` objects or
+    mappings of ``chat()`` arguments; a mapping that is not a valid request
+    becomes an ``InvalidRequestError`` result in its slot. A failed item does
+    not stop the others unless ``fail_fast`` is set: then the first error is
+    raised and everything still in flight is cancelled.
+
+    Cancelling the task that iterates or awaits a batch cancels every call in
+    flight and waits for them to finish (their connections are closed). After
+    ``break`` the iterator is closed when Python finalises it (at once in
+    CPython); ``async with client.batch(...) as batch:`` closes it when the
+    block ends, for certain.
+
+    Raises:
+        ValueError: ``concurrency`` below 1.
+        RuntimeError: a batch consumed twice.
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        requests: BatchInput,
+        *,
+        concurrency: int = 16,
+        fail_fast: bool = False,
+        timeout: Timeout | float | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        self._client = client
+        self._requests = requests
+        self.concurrency = concurrency
+        self.fail_fast = fail_fast
+        self._timeout = timeout
+        self._started = False
+        self._closed = False
+        # Held here, not only in the iterator, so that aclose() can stop the run
+        # after `break` (CPython clears weak references to a dropped generator
+        # before finalising it, and finalises it in a task of its own).
+        self._running: set[asyncio.Task[BatchResult]] = set()
+        self._source: _Source | None = None
+
+    def __repr__(self) -> str:
+        state = "started" if self._started else "not started"
+        return f"<Batch concurrency={self.concurrency} fail_fast={self.fail_fast} {state}>"
+
+    def __aiter__(self) -> AsyncIterator[BatchResult]:
+        return self._iterate()
+
+    def __await__(self) -> Generator[Any, None, list[BatchResult]]:
+        return self._ordered().__await__()
+
+    async def __aenter__(self) -> Batch:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the run: cancel what is in flight and wait for it. Idempotent."""
+        self._closed = True
+        running, self._running = self._running, set()
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+            for task in running:
+                if not task.cancelled():
+                    task.exception()  # retrieved, so asyncio does not log it
+        source, self._source = self._source, None
+        if source is not None:
+            await source.aclose()
+
+    async def _ordered(self) -> list[BatchResult]:
+        slots: list[BatchResult | None] = []
+        async with contextlib.aclosing(self._iterate()) as results:
+            async for result in results:
+                if result.index >= len(slots):
+                    slots.extend([None] * (result.index + 1 - len(slots)))
+                slots[result.index] = result
+        return [result for result in slots if result is not None]
+
+    async def _iterate(self) -> AsyncGenerator[BatchResult, None]:
+        if self._started:
+            raise RuntimeError("a Batch runs once; make a new one with client.batch(...)")
+        self._started = True
+        loop = asyncio.get_running_loop()
+        source = self._source = _Source(self._requests)
+        # Finished tasks arrive here from a done-callback: O(1) per completion,
+        # where asyncio.wait would re-register on every pending task each time.
+        finished: asyncio.Queue[asyncio.Task[BatchResult]] = asyncio.Queue()
+        running = self._running
+        index = 0
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(running) < self.concurrency:
+                    more, item = await source.pull()
+                    if not more:
+                        exhausted = True
+                        break
+                    task = loop.create_task(self._one(index, item))
+                    task.add_done_callback(finished.put_nowait)
+                    running.add(task)
+                    index += 1
+                if not running or self._closed:
+                    return
+                task = await finished.get()
+                running.discard(task)
+                result = task.result()  # anything but a DoubaoVisionError is a bug: raise it
+                if self.fail_fast and result.error is not None:
+                    raise result.error
+                yield result
+        finally:
+            await self.aclose()
+
+    async def _one(self, index: int, item: object) -> BatchResult:
+        try:
+            request = _to_request(item)
+        except DoubaoVisionError as error:
+            return BatchResult(index, item, None, error)
+        try:
+            completion = await self._client.send(request, timeout=self._timeout)
+        except DoubaoVisionError as error:
+            return BatchResult(index, request, None, error)
+        return BatchResult(index, request, completion, None)
