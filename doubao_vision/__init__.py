@@ -3,8 +3,9 @@
 Start with :class:`AsyncClient`; everything public is re-exported here.
 """
 
-from ._batch import Batch, BatchInput, BatchResult
-from ._client import AsyncClient
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._config import (
     ARK_BASE_URL,
     DEFAULT_BASE_URL,
@@ -77,12 +78,43 @@ from ._models import (
     ToolCallDelta,
     Usage,
 )
-from ._ratelimit import RateLimiter, estimate_tokens
 from ._request import ChatParams, ChatRequest
 from ._sse import ServerSentEvent, SSEDecoder
-from ._streaming import AsyncStream
 from ._usage import UsageTotals
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._batch import Batch, BatchInput, BatchResult
+    from ._client import AsyncClient
+    from ._ratelimit import RateLimiter, estimate_tokens
+    from ._streaming import AsyncStream
+
+# The client side imports aiohttp and asyncio (about 100 ms here), so it loads on
+# first use: models, errors and the SSE decoder import fast, and so does a CLI's
+# --help. `from doubao_vision import AsyncClient` works as usual.
+_LAZY = {
+    "AsyncClient": "._client",
+    "AsyncStream": "._streaming",
+    "Batch": "._batch",
+    "BatchInput": "._batch",
+    "BatchResult": "._batch",
+    "RateLimiter": "._ratelimit",
+    "estimate_tokens": "._ratelimit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "ARK_BASE_URL",
