@@ -143,7 +143,7 @@ def test_any_completion_parses_with_extras_kept(data: dict[str, Any]) -> None:
     """Any well-formed completion parses; every field lands on the object or in .extra."""
     completion = parse_completion(data)
     assert completion.id == data["id"] and len(completion.choices) == len(data["choices"])
-    for parsed, raw in zip(completion.choices, data["choices"]):
+    for parsed, raw in zip(completion.choices, data["choices"], strict=True):
         assert parsed.message.content == raw["message"]["content"]
         assert parsed.message.reasoning_content == raw["message"].get("reasoning_content")
         if "new_field" in raw["message"]:
