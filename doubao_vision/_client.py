@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import os
 import secrets
 import time
 import warnings
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -348,18 +347,9 @@ class AsyncClient:
 
     # -- internals -------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _attempts(
-        self, request: ChatRequest | None, client_request_id: str
-    ) -> AsyncIterator[_Attempts]:
+    def _attempts(self, request: ChatRequest | None, client_request_id: str) -> _Slot:
         """Hold one in-flight slot for the whole call, retries included."""
-        await self._acquire_slot()
-        try:
-            attempts = self._new_attempts(request, client_request_id)
-            await attempts.start()
-            yield attempts
-        finally:
-            self._release_slot()
+        return _Slot(self, request, client_request_id)
 
     async def _acquire_slot(self) -> None:
         self._bind()
@@ -404,9 +394,44 @@ class AsyncClient:
                 data, status=status, headers=headers, client_request_id=client_request_id
             )
         completion = parse_completion(data)
-        return attrs.evolve(
-            completion, request_id=server_request_id(headers), client_request_id=client_request_id
-        )
+        # The completion was built just now and nothing else holds it: fill in our two
+        # bookkeeping fields in place (as attrs' own __init__ would) instead of copying
+        # every field through attrs.evolve on each request.
+        object.__setattr__(completion, "request_id", server_request_id(headers))
+        object.__setattr__(completion, "client_request_id", client_request_id)
+        return completion
+
+
+class _Slot:
+    """``async with client._attempts(...) as attempt``: an in-flight slot held for the
+    whole call (retries included), released however the call ends.
+
+    A plain class rather than ``contextlib.asynccontextmanager``: this runs on every
+    call, and an async generator per call costs more than the rest of the bookkeeping.
+    """
+
+    __slots__ = ("_client", "_client_request_id", "_request")
+
+    def __init__(
+        self, client: AsyncClient, request: ChatRequest | None, client_request_id: str
+    ) -> None:
+        self._client = client
+        self._request = request
+        self._client_request_id = client_request_id
+
+    async def __aenter__(self) -> _Attempts:
+        client = self._client
+        await client._acquire_slot()
+        try:
+            attempts = client._new_attempts(self._request, self._client_request_id)
+            await attempts.start()
+        except BaseException:
+            client._release_slot()
+            raise
+        return attempts
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._client._release_slot()
 
 
 class _Attempts:

@@ -20,6 +20,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.preconf.orjson import make_converter as make_orjson_converter
 
 from ._exceptions import InvalidRequestError, ResponseValidationError
+from ._fastparse import fast_structurers
 from ._images import Image
 from ._messages import (
     AssistantMessage,
@@ -228,7 +229,20 @@ def unstructure(obj: Any) -> Any:
     return converter.unstructure(obj)
 
 
+# Generated on first use, not at import (a CLI pays every import millisecond).
+_FAST: dict[type[Any], Callable[[Any], Any]] | None = None
+
+
 def _parse(data: Any, cls: type[T], what: str) -> T:
+    global _FAST
+    if _FAST is None:
+        _FAST = fast_structurers(converter, (ChatCompletionChunk, ChatCompletion), _LOCAL_FIELDS)
+    fast = _FAST.get(cls)
+    if fast is not None:
+        try:
+            return fast(data)  # type: ignore[no-any-return]
+        except Exception:  # noqa: S110 -- the converter below decides, and explains
+            pass
     try:
         return converter.structure(data, cls)
     except Exception:  # noqa: S110 -- any failure is re-run below to name its path

@@ -1,0 +1,138 @@
+"""The generated fast structuring path agrees with plain cattrs on any input, valid or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from doubao_vision import _serde
+from doubao_vision._fastparse import fast_structurers
+from doubao_vision._models import ChatCompletion, ChatCompletionChunk
+
+FAST = fast_structurers(
+    _serde.converter, (ChatCompletionChunk, ChatCompletion), _serde._LOCAL_FIELDS
+)
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, width=32),
+    st.sampled_from(["", "a", "stop", "assistant", "function"]),
+)
+json_any = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2),
+        st.dictionaries(st.sampled_from(["x", "y", "content"]), inner, max_size=2),
+    ),
+    max_leaves=4,
+)
+
+
+def obj(keys: list[str], leaf: Any) -> Any:
+    """Dicts over some of ``keys`` (so required keys go missing too)."""
+    return st.dictionaries(st.sampled_from(keys), leaf, max_size=len(keys))
+
+
+function = obj(["name", "arguments", "zz"], scalars)
+tool_delta = obj(["index", "id", "type", "function", "zz"], st.one_of(scalars, function))
+delta = obj(
+    ["role", "content", "reasoning_content", "tool_calls", "zz", "extra"],
+    st.one_of(scalars, st.lists(tool_delta, max_size=2), json_any),
+)
+details = obj(["cached_tokens", "reasoning_tokens", "zz"], scalars)
+usage = obj(
+    [
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+        "zz",
+    ],
+    st.one_of(scalars, details),
+)
+chunk_choice = obj(
+    ["index", "delta", "finish_reason", "logprobs", "moderation_hit_type", "zz"],
+    st.one_of(scalars, delta, json_any),
+)
+chunks = obj(
+    ["id", "choices", "model", "created", "object", "service_tier", "usage", "zz", "request_id"],
+    st.one_of(scalars, st.lists(chunk_choice, max_size=2), usage, json_any),
+)
+message = obj(
+    ["role", "content", "reasoning_content", "tool_calls", "name", "zz"],
+    st.one_of(
+        scalars,
+        st.lists(obj(["id", "function", "type", "zz"], st.one_of(scalars, function)), max_size=2),
+    ),
+)
+choice = obj(
+    ["index", "message", "finish_reason", "logprobs", "moderation_hit_type", "zz"],
+    st.one_of(scalars, message, json_any),
+)
+completions = obj(
+    [
+        "id",
+        "choices",
+        "model",
+        "created",
+        "object",
+        "service_tier",
+        "usage",
+        "zz",
+        "client_request_id",
+    ],
+    st.one_of(scalars, st.lists(choice, max_size=2), usage, json_any),
+)
+
+
+def deep(value: Any) -> Any:
+    """A comparable form that includes every field and ``extra``, with types."""
+    if attrs.has(type(value)):
+        return (
+            type(value).__name__,
+            {f.name: deep(getattr(value, f.name)) for f in attrs.fields(type(value))},
+        )
+    if isinstance(value, list):
+        return [deep(item) for item in value]
+    if hasattr(value, "items"):
+        return {key: deep(item) for key, item in value.items()}
+    return (type(value).__name__, value)
+
+
+def outcome(data: Any, cls: type, *, fast: bool) -> Any:
+    try:
+        if fast:
+            try:
+                return ("ok", deep(FAST[cls](data)))
+            except Exception:  # noqa: S110 -- the fast path declines; cattrs decides
+                pass
+        return ("ok", deep(_serde.converter.structure(data, cls)))
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+
+
+def test_both_classes_have_a_fast_path() -> None:
+    """The generator handles both response classes (else this file tests nothing)."""
+    assert set(FAST) == {ChatCompletionChunk, ChatCompletion}
+
+
+@settings(max_examples=400, suppress_health_check=list(HealthCheck), deadline=None)
+@given(chunks)
+def test_chunks_agree(data: Any) -> None:
+    """Any chunk-like JSON gives the same object (or the same error) fast as via cattrs."""
+    assert outcome(data, ChatCompletionChunk, fast=True) == outcome(
+        data, ChatCompletionChunk, fast=False
+    )
+
+
+@settings(max_examples=400, suppress_health_check=list(HealthCheck), deadline=None)
+@given(completions)
+def test_completions_agree(data: Any) -> None:
+    """Any completion-like JSON gives the same object (or the same error) fast as via cattrs."""
+    assert outcome(data, ChatCompletion, fast=True) == outcome(data, ChatCompletion, fast=False)
