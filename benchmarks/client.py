@@ -1,0 +1,452 @@
+"""One contender running one workload, in a fresh process; prints one JSON line.
+
+Usage (the harness runs this; see ``run.py``)::
+
+    python benchmarks/client.py CONTENDER WORKLOAD --port P --inputs DIR
+
+It pins itself to the core the harness names in ``DOUBAO_BENCH_CPU``. Only the
+workload is measured: imports, reading the inputs and a warm-up (which
+also fills the connection pool) come first. The figures are client CPU
+(``getrusage`` user+sys), wall time, the RSS before the workload, its peak during
+it (the high-water mark is reset just before, through ``/proc/self/clear_refs``)
+and, for the hold workload, the RSS while every stream is open.
+
+Every answer is checked (completion text, stream text, chunk count, usage), so
+no contender wins by skipping work. Exit status: 0 ok, 1 a failed check or an
+error, 3 the contender is not installed (the harness reports it as skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import gc
+import itertools
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from server import MODEL, pin_to_cpu, stream_text
+
+PROMPT = "What is in this image?"
+STREAM_PROMPT = "Describe the picture in detail."
+API_KEY = "sk-bench-not-a-real-key"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+OnFirst = Callable[[], Awaitable[None]] | None
+
+
+class Unavailable(Exception):
+    """The contender's package (or extra) is not installed."""
+
+
+class CheckFailed(Exception):
+    """A contender's answer is not what the server sent."""
+
+
+# -- contenders ---------------------------------------------------------------
+#
+# Each does what a user of that library would write: build the messages with the
+# image as a base64 data URL, send, read, pull out the text. ``stream`` returns
+# (text, chunks, completion_tokens from the usage chunk) and awaits ``on_first``
+# after the first chunk (the hold workload's barrier).
+
+
+class DoubaoVision:
+    def __init__(self, base_url: str, connections: int) -> None:
+        from doubao_vision import AsyncClient
+
+        self.client = AsyncClient(API_KEY, base_url=base_url, max_connections=connections)
+
+    async def complete(self, image: bytes) -> str:
+        from doubao_vision import user
+
+        completion = await self.client.chat(MODEL, [user(PROMPT, image)])
+        return completion.text
+
+    async def stream(self, on_first: OnFirst) -> tuple[str, int, int]:
+        from doubao_vision import user
+
+        parts: list[str] = []
+        n = tokens = 0
+        async with self.client.stream(MODEL, [user(STREAM_PROMPT)]) as stream:
+            async for chunk in stream:
+                n += 1
+                if chunk.choices:
+                    content = chunk.choices[0].delta.content
+                    if content:
+                        parts.append(content)
+                if chunk.usage is not None:
+                    tokens = chunk.usage.completion_tokens
+                if n == 1 and on_first is not None:
+                    await on_first()
+        return "".join(parts), n, tokens
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class RawAiohttp:
+    """The floor: aiohttp, a JSON library, and the SSE framing done by hand."""
+
+    def __init__(self, base_url: str, connections: int, *, use_orjson: bool) -> None:
+        import aiohttp
+
+        if use_orjson:
+            import orjson
+
+            self.dumps: Callable[[Any], bytes] = orjson.dumps
+            self.loads: Callable[[bytes], Any] = orjson.loads
+        else:
+            self.dumps = lambda obj: json.dumps(obj).encode()
+            self.loads = json.loads
+        self.url = f"{base_url}/chat/completions"
+        self.headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
+
+    async def complete(self, image: bytes) -> str:
+        b64 = base64.b64encode(image).decode("ascii")
+        payload = {
+            "model": MODEL,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": PROMPT},
+                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}},
+                    ],
+                }
+            ],
+        }
+        async with self.session.post(self.url, data=self.dumps(payload), headers=self.headers) as r:
+            raw = await r.read()
+            if r.status != 200:
+                raise CheckFailed(f"HTTP {r.status}: {raw[:200]!r}")
+        return str(self.loads(raw)["choices"][0]["message"]["content"])
+
+    async def stream(self, on_first: OnFirst) -> tuple[str, int, int]:
+        payload = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": [{"type": "text", "text": STREAM_PROMPT}]}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        parts: list[str] = []
+        n = tokens = 0
+        loads = self.loads
+        async with self.session.post(self.url, data=self.dumps(payload), headers=self.headers) as r:
+            if r.status != 200:
+                raise CheckFailed(f"HTTP {r.status}")
+            buffer = b""
+            async for data in r.content.iter_any():
+                lines = (buffer + data).split(b"\n")
+                buffer = lines.pop()
+                for line in lines:
+                    if not line.startswith(b"data: "):
+                        continue
+                    body = line[6:]
+                    if body == b"[DONE]":
+                        break
+                    chunk = loads(body)
+                    n += 1
+                    choices = chunk["choices"]
+                    if choices:
+                        content = choices[0]["delta"].get("content")
+                        if content:
+                            parts.append(content)
+                    usage = chunk.get("usage")
+                    if usage:
+                        tokens = usage["completion_tokens"]
+                    if n == 1 and on_first is not None:
+                        await on_first()
+        return "".join(parts), n, tokens
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class OpenAI:
+    def __init__(self, base_url: str, connections: int, *, aiohttp_transport: bool) -> None:
+        # The SDK's defaults, as a user gets them: a pool of up to 1,000 connections.
+        try:
+            import openai
+        except ImportError as exc:
+            raise Unavailable(f"openai is not installed ({exc})") from None
+        http_client = None
+        if aiohttp_transport:
+            try:
+                http_client = openai.DefaultAioHttpClient()
+            except RuntimeError as exc:  # installed without the aiohttp extra
+                raise Unavailable(str(exc)) from None
+        self.client = openai.AsyncOpenAI(
+            api_key=API_KEY, base_url=base_url, http_client=http_client
+        )
+
+    async def complete(self, image: bytes) -> str:
+        b64 = base64.b64encode(image).decode("ascii")
+        completion = await self.client.chat.completions.create(
+            model=MODEL,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": PROMPT},
+                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}},
+                    ],
+                }
+            ],
+        )
+        return completion.choices[0].message.content or ""
+
+    async def stream(self, on_first: OnFirst) -> tuple[str, int, int]:
+        parts: list[str] = []
+        n = tokens = 0
+        stream = await self.client.chat.completions.create(
+            model=MODEL,
+            messages=[{"role": "user", "content": [{"type": "text", "text": STREAM_PROMPT}]}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async with stream:
+            async for chunk in stream:
+                n += 1
+                if chunk.choices:
+                    content = chunk.choices[0].delta.content
+                    if content:
+                        parts.append(content)
+                if chunk.usage is not None:
+                    tokens = chunk.usage.completion_tokens
+                if n == 1 and on_first is not None:
+                    await on_first()
+        return "".join(parts), n, tokens
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+CONTENDERS: dict[str, Callable[[str, int], Any]] = {
+    "doubao_vision": DoubaoVision,
+    "aiohttp+json": lambda url, n: RawAiohttp(url, n, use_orjson=False),
+    "aiohttp+orjson": lambda url, n: RawAiohttp(url, n, use_orjson=True),
+    "openai": lambda url, n: OpenAI(url, n, aiohttp_transport=False),
+    "openai+aiohttp": lambda url, n: OpenAI(url, n, aiohttp_transport=True),
+}
+
+
+# -- measuring ----------------------------------------------------------------
+
+
+def rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE // 1024
+
+
+def reset_peak() -> bool:
+    """Reset the RSS high-water mark (Linux >= 4.0), so the peak is the workload's own."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_kb() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def pooled(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> None:
+    """Run ``job(0..n-1)`` on ``concurrency`` workers (the same shape for everyone)."""
+    counter = itertools.count()
+
+    async def worker() -> None:
+        while (i := next(counter)) < n:
+            await job(i)
+
+    await asyncio.gather(*(worker() for _ in range(min(n, concurrency))))
+
+
+class Measure:
+    def __init__(self) -> None:
+        gc.collect()
+        self.rss_start = rss_kb()
+        self.peak_reset = reset_peak()
+        self.cpu = cpu_s()
+        self.wall = time.perf_counter()
+
+    def done(self) -> dict[str, Any]:
+        cpu = cpu_s() - self.cpu
+        wall = time.perf_counter() - self.wall
+        peak = peak_kb()
+        return {
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "rss_start_kb": self.rss_start,
+            "rss_end_kb": rss_kb(),
+            "peak_kb": peak,
+            "peak_growth_kb": peak - self.rss_start,
+            "peak_reset": self.peak_reset,
+        }
+
+
+# -- workloads ----------------------------------------------------------------
+
+
+async def requests_workload(
+    contender: Any,
+    images: list[bytes],
+    answers: list[str],
+    n: int,
+    concurrency: int,
+    warm_images: list[bytes],
+    warm_answers: list[str],
+) -> dict[str, Any]:
+    async def call(pool: list[bytes], expected: list[str], i: int) -> None:
+        k = i % len(pool)
+        got = await contender.complete(pool[k])
+        if got != expected[k]:
+            raise CheckFailed(f"request {i}: answer {got!r}, expected {expected[k]!r}")
+
+    await pooled(concurrency, concurrency, lambda i: call(warm_images, warm_answers, i))
+    measure = Measure()
+    await pooled(n, concurrency, lambda i: call(images, answers, i))
+    return {**measure.done(), "requests": n}
+
+
+async def stream_workload(
+    contender: Any, streams: int, concurrency: int, chunks: int
+) -> dict[str, Any]:
+    expected = (stream_text(chunks), chunks + 2, chunks)
+
+    async def one(i: int) -> None:
+        got = await contender.stream(None)
+        if got != expected:
+            raise CheckFailed(f"stream {i}: got {_short(got)}, expected {_short(expected)}")
+
+    await pooled(concurrency, concurrency, one)
+    measure = Measure()
+    await pooled(streams, concurrency, one)
+    return {**measure.done(), "streams": streams, "chunks": streams * (chunks + 2)}
+
+
+async def hold_workload(contender: Any, streams: int, chunks: int, warm: int) -> dict[str, Any]:
+    expected = (stream_text(chunks), chunks + 2, chunks)
+
+    async def run(n: int) -> tuple[dict[str, Any], int]:
+        opened = 0
+        all_open = asyncio.Event()
+        release = asyncio.Event()
+
+        async def barrier() -> None:
+            nonlocal opened
+            opened += 1
+            if opened == n:
+                all_open.set()
+            await release.wait()
+
+        async def one(i: int) -> None:
+            got = await contender.stream(barrier)
+            if got != expected:
+                raise CheckFailed(f"stream {i}: got {_short(got)}, expected {_short(expected)}")
+
+        measure = Measure()
+        tasks = [asyncio.ensure_future(one(i)) for i in range(n)]
+        waiter = asyncio.ensure_future(all_open.wait())
+        await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():  # a stream failed before all were open
+            waiter.cancel()
+            await asyncio.gather(*tasks)
+        rss_open = rss_kb()
+        release.set()
+        await asyncio.gather(*tasks)
+        return measure.done(), rss_open
+
+    await run(warm)
+    figures, rss_open = await run(streams)
+    return {
+        **figures,
+        "streams": streams,
+        "chunks": streams * (chunks + 2),
+        "rss_open_kb": rss_open,
+        "rss_per_stream_kb": (rss_open - figures["rss_start_kb"]) / streams,
+    }
+
+
+def _short(got: tuple[str, int, int]) -> str:
+    text, n, tokens = got
+    return f"({len(text)} chars, {n} chunks, {tokens} tokens)"
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    inputs = Path(args.inputs)
+    spec = json.loads((inputs / "spec.json").read_text())
+    work = spec["workloads"][args.workload]
+    base_url = f"http://127.0.0.1:{args.port}/v1"
+    connections = work["concurrency"]
+    contender = CONTENDERS[args.contender](base_url, connections)
+    try:
+        if args.workload in ("small", "big"):
+            pool = [(inputs / name).read_bytes() for name in work["images"]]
+            warm = [(inputs / name).read_bytes() for name in work["warm_images"]]
+            return await requests_workload(
+                contender,
+                pool,
+                work["answers"],
+                work["requests"],
+                connections,
+                warm,
+                work["warm_answers"],
+            )
+        if args.workload == "stream":
+            return await stream_workload(contender, work["streams"], connections, work["chunks"])
+        if args.workload == "hold":
+            return await hold_workload(contender, work["streams"], work["chunks"], work["warm"])
+        raise SystemExit(f"unknown workload {args.workload}")
+    finally:
+        await contender.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("contender", choices=sorted(CONTENDERS))
+    parser.add_argument("workload", choices=["small", "stream", "big", "hold"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--inputs", required=True, help="the folder run.py prepared")
+    args = parser.parse_args()
+    pin_to_cpu()
+    result: dict[str, Any] = {"contender": args.contender, "workload": args.workload}
+    status = 0
+    try:
+        result.update(asyncio.run(main_async(args)), ok=True)
+    except Unavailable as exc:
+        result.update(ok=False, skipped=str(exc))
+        status = 3
+    except Exception as exc:
+        result.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        traceback.print_exc(file=sys.stderr)
+        status = 1
+    print(json.dumps(result), flush=True)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
