@@ -9,7 +9,7 @@ the SSE decoder, ``orjson.loads``, structuring into typed objects (the fast
 path, and plain cattrs for reference), accumulating, and what the raw-aiohttp
 floor does instead (split lines, ``orjson.loads``, two dict lookups). The
 transport (aiohttp's chunked parser and StreamReader) is the same for both and
-is not in here. This is the breakdown behind the stream row of RESULTS.md.
+is not in here. This is the breakdown behind the stream row of the README's Performance section.
 """
 
 from __future__ import annotations

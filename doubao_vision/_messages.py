@@ -201,9 +201,10 @@ def user(
 
     Args:
         content: text, images (an :class:`Image`, a ``pathlib.Path``, ``bytes``,
-            or a str that is an http(s)/data URL or names an existing file), or
-            ready content parts. A plain ``str`` is text unless it is such a
-            URL or path; wrap text in :class:`TextPart` to be explicit.
+            or a str that is an http(s)/data URL or a path ending in an image
+            extension such as ``cat.png``), or ready content parts. Any other
+            ``str`` is text; wrap it in :class:`TextPart` (or a path in
+            ``pathlib.Path``) to be explicit.
         detail: ``low``/``high``/``auto`` for every image given here.
         image_pixel_limit: pixel bounds for every image given here.
 
@@ -223,11 +224,24 @@ def user(
     return UserMessage(parts)
 
 
+_IMAGE_SUFFIXES = (
+    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".dib",
+    ".tif", ".tiff", ".ico", ".heic", ".heif",
+)  # fmt: skip
+
+
 def _looks_like_image_ref(text: str) -> bool:
+    """A URL, or a path: one line ending in an image extension, either naming a
+    directory or holding no spaces ("cat.png", "shots/day 1.jpg").
+
+    Decided from the text alone: no stat() per prompt, and a mistyped file name
+    is an ImageNotFoundError rather than a question sent about nothing.
+    """
     if text.startswith(("http://", "https://", "data:image/")):
         return True
-    # A short single-line string naming an existing file is a path; prose never is.
-    return len(text) < 4096 and "\n" not in text and os.path.isfile(text)
+    if len(text) > 4096 or "\n" in text or not text.lower().endswith(_IMAGE_SUFFIXES):
+        return False
+    return " " not in text or "/" in text or os.sep in text
 
 
 def system(text: str) -> SystemMessage:

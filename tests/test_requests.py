@@ -185,3 +185,26 @@ def test_retired_model_warns_with_successor() -> None:
     """A model retired on 2025-08-28 warns DeprecationWarning naming its successor."""
     with pytest.warns(DeprecationWarning, match="doubao-1-5-ui-tars-250428"):
         dv.ChatRequest(model="doubao-1.5-ui-tars-250328", messages=GOOD_USER)
+
+
+@pytest.mark.parametrize(
+    ("text", "is_image"),
+    [
+        ("cat.png", True),
+        ("shots/day 1.JPG", True),
+        ("https://img.example/a", True),
+        ("What is in cat.png", False),
+        ("Describe this picture", False),
+        ("two\nlines.png", False),
+        ("notes.txt", False),
+    ],
+)
+def test_user_tells_paths_from_prompts_by_text(text: str, is_image: bool) -> None:
+    """user() treats URLs and image-looking paths as images and other text as prompts, without touching disk."""
+    if is_image and not text.startswith("http"):
+        with pytest.raises(dv.ImageNotFoundError, match=text.split("/")[-1]):
+            dv.user(text)
+    else:
+        message = dv.user(text)
+        assert isinstance(message.content, list)
+        assert isinstance(message.content[0], dv.ImagePart if is_image else dv.TextPart)
