@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import secrets
@@ -31,7 +30,6 @@ from ._config import (
 from ._errors import (
     error_from_payload,
     error_from_response,
-    map_transport_errors,
     server_request_id,
 )
 from ._exceptions import (
@@ -49,6 +47,7 @@ from ._request import ChatParams, ChatRequest
 from ._retry import retry_delay
 from ._serde import parse_completion
 from ._streaming import AsyncStream
+from ._transport import aiohttp_timeout, map_transport_errors
 from ._usage import UsageTotals
 from ._version import __version__
 
@@ -67,15 +66,6 @@ _USER_AGENT = f"doubao-vision/{__version__} aiohttp/{aiohttp.__version__}"
 def new_client_request_id() -> str:
     """Ark's shape: ``YYYYmmddHHMMSS`` + 20 random alphanumerics."""
     return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + secrets.token_hex(10)
-
-
-@functools.lru_cache(maxsize=64)
-def _client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
-    # sock_connect, not connect: aiohttp's `connect` also counts waiting for a
-    # pool slot, and our own semaphore already queues callers before that.
-    return aiohttp.ClientTimeout(
-        total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
-    )
 
 
 class AsyncClient:
@@ -330,7 +320,7 @@ class AsyncClient:
                         async with self._bind().get(
                             f"{self.base_url}/models",
                             headers=headers,
-                            timeout=_client_timeout(self.timeout),
+                            timeout=aiohttp_timeout(self.timeout),
                         ) as resp:
                             raw = await resp.read()
                     if resp.status >= 400:
@@ -371,7 +361,7 @@ class AsyncClient:
                 f"{self.base_url}/chat/completions",
                 data=body,
                 headers=headers,
-                timeout=_client_timeout(timeout),
+                timeout=aiohttp_timeout(timeout),
             ) as resp:
                 return resp.status, resp.headers, await resp.read()
 

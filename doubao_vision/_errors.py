@@ -1,4 +1,4 @@
-"""Turn what a server or the transport said into our typed errors, in one place.
+"""Turn what a server said into our typed errors, in one place.
 
 Both error bodies parse: Ark's ``{"error":{"code","message","param","type"}}`` and
 302.AI's ``{"error":{"err_code":-10008,"message","message_cn",...,"type"}}``. A body
@@ -8,18 +8,13 @@ short snippet of the text.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from ._exceptions import (
-    APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
@@ -36,7 +31,6 @@ __all__ = [
     "NON_RETRYABLE_CODES",
     "error_from_payload",
     "error_from_response",
-    "map_transport_errors",
     "server_request_id",
 ]
 
@@ -185,24 +179,3 @@ def error_from_response(
         client_request_id=client_request_id,
         headers=headers,
     )
-
-
-@contextlib.contextmanager
-def map_transport_errors(client_request_id: str | None) -> Iterator[None]:
-    """aiohttp and socket failures become :class:`APIConnectionError` or :class:`APITimeoutError`.
-
-    Like httpx's ``map_httpcore_exceptions``: one place, ``raise ... from exc``.
-    Cancellation is never caught.
-    """
-    try:
-        yield
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise APITimeoutError(
-            f"timed out ({type(exc).__name__}); raise Timeout(...) or check the network",
-            client_request_id=client_request_id,
-        ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise APIConnectionError(
-            f"connection failed: {type(exc).__name__}: {exc}",
-            client_request_id=client_request_id,
-        ) from exc

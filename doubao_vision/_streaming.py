@@ -24,7 +24,6 @@ from ._config import Timeout
 from ._errors import (
     error_from_payload,
     error_from_response,
-    map_transport_errors,
     server_request_id,
 )
 from ._exceptions import (
@@ -44,6 +43,7 @@ from ._models import (
 )
 from ._serde import parse_chunk, parse_completion
 from ._sse import ServerSentEvent, SSEDecoder
+from ._transport import aiohttp_timeout, map_transport_errors
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, _Attempts
@@ -223,9 +223,7 @@ class AsyncStream:
                 f"{client.base_url}/chat/completions",
                 data=self._body,
                 headers=self._headers,
-                timeout=aiohttp.ClientTimeout(
-                    total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
-                ),
+                timeout=aiohttp_timeout(timeout),
             )
         self._response = response
         self.request_id = server_request_id(response.headers)
