@@ -59,6 +59,24 @@ class CheckFailed(Exception):
 # after the first chunk (the hold workload's barrier).
 
 
+async def collect_chunks(chunks: Any, on_first: OnFirst) -> tuple[str, int, int]:
+    """Text, chunk count and completion tokens of an SDK's typed chunk stream
+    (ours and openai's have the same shape)."""
+    parts: list[str] = []
+    n = tokens = 0
+    async for chunk in chunks:
+        n += 1
+        if chunk.choices:
+            content = chunk.choices[0].delta.content
+            if content:
+                parts.append(content)
+        if chunk.usage is not None:
+            tokens = chunk.usage.completion_tokens
+        if n == 1 and on_first is not None:
+            await on_first()
+    return "".join(parts), n, tokens
+
+
 class DoubaoVision:
     def __init__(self, base_url: str, connections: int) -> None:
         from doubao_vision import AsyncClient
@@ -74,20 +92,8 @@ class DoubaoVision:
     async def stream(self, on_first: OnFirst) -> tuple[str, int, int]:
         from doubao_vision import user
 
-        parts: list[str] = []
-        n = tokens = 0
         async with self.client.stream(MODEL, [user(STREAM_PROMPT)]) as stream:
-            async for chunk in stream:
-                n += 1
-                if chunk.choices:
-                    content = chunk.choices[0].delta.content
-                    if content:
-                        parts.append(content)
-                if chunk.usage is not None:
-                    tokens = chunk.usage.completion_tokens
-                if n == 1 and on_first is not None:
-                    await on_first()
-        return "".join(parts), n, tokens
+            return await collect_chunks(stream, on_first)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -206,8 +212,6 @@ class OpenAI:
         return completion.choices[0].message.content or ""
 
     async def stream(self, on_first: OnFirst) -> tuple[str, int, int]:
-        parts: list[str] = []
-        n = tokens = 0
         stream = await self.client.chat.completions.create(
             model=MODEL,
             messages=[{"role": "user", "content": [{"type": "text", "text": STREAM_PROMPT}]}],
@@ -215,17 +219,7 @@ class OpenAI:
             stream_options={"include_usage": True},
         )
         async with stream:
-            async for chunk in stream:
-                n += 1
-                if chunk.choices:
-                    content = chunk.choices[0].delta.content
-                    if content:
-                        parts.append(content)
-                if chunk.usage is not None:
-                    tokens = chunk.usage.completion_tokens
-                if n == 1 and on_first is not None:
-                    await on_first()
-        return "".join(parts), n, tokens
+            return await collect_chunks(stream, on_first)
 
     async def close(self) -> None:
         await self.client.close()

@@ -337,9 +337,9 @@ class AsyncClient:
 
     # -- internals -------------------------------------------------------
 
-    def _attempts(self, request: ChatRequest | None, client_request_id: str) -> _Slot:
-        """Hold one in-flight slot for the whole call, retries included."""
-        return _Slot(self, request, client_request_id)
+    def _attempts(self, request: ChatRequest | None, client_request_id: str) -> _Attempts:
+        """``async with``: one call's retries, holding one in-flight slot throughout."""
+        return _Attempts(self, request, client_request_id)
 
     async def _acquire_slot(self) -> None:
         self._bind()
@@ -349,9 +349,6 @@ class AsyncClient:
     def _release_slot(self) -> None:
         if self._in_flight is not None:
             self._in_flight.release()
-
-    def _new_attempts(self, request: ChatRequest | None, client_request_id: str) -> _Attempts:
-        return _Attempts(self, request, client_request_id)
 
     async def _post(
         self, body: Any, headers: dict[str, str], timeout: Timeout, client_request_id: str
@@ -392,40 +389,14 @@ class AsyncClient:
         return completion
 
 
-class _Slot:
-    """``async with client._attempts(...) as attempt``: an in-flight slot held for the
-    whole call (retries included), released however the call ends.
-
-    A plain class rather than ``contextlib.asynccontextmanager``: this runs on every
-    call, and an async generator per call costs more than the rest of the bookkeeping.
-    """
-
-    __slots__ = ("_client", "_client_request_id", "_request")
-
-    def __init__(
-        self, client: AsyncClient, request: ChatRequest | None, client_request_id: str
-    ) -> None:
-        self._client = client
-        self._request = request
-        self._client_request_id = client_request_id
-
-    async def __aenter__(self) -> _Attempts:
-        client = self._client
-        await client._acquire_slot()
-        try:
-            attempts = client._new_attempts(self._request, self._client_request_id)
-            await attempts.start()
-        except BaseException:
-            client._release_slot()
-            raise
-        return attempts
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._client._release_slot()
-
-
 class _Attempts:
-    """The retry bookkeeping of one call: wait, count, and decide."""
+    """The retry bookkeeping of one call: wait, count, and decide.
+
+    ``async with`` it to hold an in-flight slot for the whole call, retries
+    included (streams hold theirs themselves, for the stream's life). A plain
+    class rather than ``contextlib.asynccontextmanager``: this runs on every
+    call, and an async generator per call costs more than the rest of it.
+    """
 
     __slots__ = ("_client", "_client_request_id", "_request", "retries")
 
@@ -436,6 +407,19 @@ class _Attempts:
         self._request = request
         self._client_request_id = client_request_id
         self.retries = 0
+
+    async def __aenter__(self) -> _Attempts:
+        client = self._client
+        await client._acquire_slot()
+        try:
+            await self.start()
+        except BaseException:
+            client._release_slot()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._client._release_slot()
 
     async def start(self) -> None:
         self._client.usage.requests += 1

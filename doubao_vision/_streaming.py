@@ -195,7 +195,7 @@ class AsyncStream:
         client = self._client
         await client._acquire_slot()
         self._holds_slot = True
-        attempts = client._new_attempts(self._request, self.client_request_id)
+        attempts = client._attempts(self._request, self.client_request_id)
         await attempts.start()
         while True:
             try:
