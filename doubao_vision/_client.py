@@ -41,7 +41,7 @@ from ._exceptions import (
 )
 from ._images import ImageInput
 from ._messages import Detail, Message, SystemMessage, TextPart, user
-from ._models import ChatCompletion
+from ._models import ChatCompletion, ChatCompletionChunk
 from ._ratelimit import RateLimiter
 from ._request import ChatParams, ChatRequest
 from ._retry import retry_delay
@@ -272,7 +272,7 @@ class AsyncClient:
         *,
         timeout: Timeout | float | None = None,
         **params: Unpack[ChatParams],
-    ) -> AsyncStream:
+    ) -> AsyncStream[ChatCompletionChunk]:
         """Stream a completion: ``async with client.stream(...) as s: async for chunk in s``.
 
         The request is checked now (bad input raises here); it is sent on
@@ -283,7 +283,7 @@ class AsyncClient:
 
     def stream_request(
         self, request: ChatRequest, *, timeout: Timeout | float | None = None
-    ) -> AsyncStream:
+    ) -> AsyncStream[ChatCompletionChunk]:
         """Stream a prepared :class:`ChatRequest`."""
         client_request_id = new_client_request_id()
         headers = self._headers(request.extra_headers, client_request_id, "text/event-stream")

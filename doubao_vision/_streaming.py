@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import aiohttp
 import orjson
@@ -56,7 +56,10 @@ _BARE_JSON = "bare-json"
 _READ_SIZE = 2**16
 
 
-class AsyncStream:
+_ChunkT = TypeVar("_ChunkT", bound=ChatCompletionChunk, covariant=True)
+
+
+class AsyncStream(Generic[_ChunkT]):
     """A streamed chat completion. Use ``async with`` and ``async for``.
 
     Helpers: :meth:`text_deltas`, :meth:`reasoning_deltas`, and
@@ -106,7 +109,7 @@ class AsyncStream:
 
     # -- lifecycle -------------------------------------------------------
 
-    async def __aenter__(self) -> AsyncStream:
+    async def __aenter__(self) -> AsyncStream[_ChunkT]:
         try:
             await self._start()
         except BaseException:
@@ -138,8 +141,10 @@ class AsyncStream:
             self._holds_slot = False
             self._client._release_slot()
 
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        return self._iterate()
+    def __aiter__(self) -> AsyncIterator[_ChunkT]:
+        # Generic so `AsyncStream[ChatCompletionChunk]` reads as it should; the
+        # chunks are always ChatCompletionChunk.
+        return cast("AsyncIterator[_ChunkT]", self._iterate())
 
     async def _iterate(self) -> AsyncIterator[ChatCompletionChunk]:
         try:

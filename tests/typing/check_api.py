@@ -30,7 +30,10 @@ async def typical_use() -> None:
             async for chunk in stream:
                 _: dv.ChatCompletionChunk = chunk
             final: dv.ChatCompletion = await stream.final_completion()
-        async for piece in client.stream(dv.MODEL_UI_TARS, [dv.user("x")]).text_deltas():
+        typed: dv.AsyncStream[dv.ChatCompletionChunk] = client.stream(
+            dv.MODEL_UI_TARS, [dv.user("x")]
+        )
+        async for piece in typed.text_deltas():
             _piece: str = piece
         del text, usage, answer, final
 
