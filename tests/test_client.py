@@ -246,3 +246,24 @@ async def test_bad_response_shape_names_the_path() -> None:
     with pytest.raises(dv.ResponseValidationError) as info:
         parse_completion({"id": "x", "choices": [{"index": 0, "message": {"content": 5}}]})
     assert info.value.path == "$.choices[0].message.content"
+
+
+async def test_usage_totals_add_up(client: AsyncClient, emulator: Emulator, png: bytes) -> None:
+    """client.usage sums tokens from chats and streams, and counts calls, retries and errors by class."""
+    emulator.script(Fault.error(500))
+    first = await client.chat(dv.MODEL_VISION_PRO, [dv.user("a", png)], thinking="enabled")
+    async with client.stream(dv.MODEL_VISION_PRO, [dv.user("b c", png)]) as stream:
+        second = await stream.final_completion()
+    emulator.script(Fault.error(400))
+    with pytest.raises(dv.BadRequestError):
+        await client.ask("bad")
+    usages = [first.usage, second.usage]
+    assert all(u is not None for u in usages)
+    totals = client.usage
+    assert totals.requests == 3 and totals.retries == 1
+    assert dict(totals.errors) == {"BadRequestError": 1}
+    assert totals.prompt_tokens == sum(u.prompt_tokens for u in usages if u)
+    assert totals.completion_tokens == sum(u.completion_tokens for u in usages if u)
+    assert totals.reasoning_tokens == sum(u.reasoning_tokens for u in usages if u) > 0
+    assert totals.cached_tokens == 0
+    assert totals.total_tokens == totals.prompt_tokens + totals.completion_tokens
