@@ -15,7 +15,6 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
-import orjson
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import make_converter as make_orjson_converter
 
@@ -263,7 +262,3 @@ def parse_completion(data: Any) -> ChatCompletion:
 def parse_chunk(data: Any) -> ChatCompletionChunk:
     """Structure one parsed stream chunk; :class:`ResponseValidationError` on misfit."""
     return _parse(data, ChatCompletionChunk, "a stream chunk")
-
-
-def loads(raw: bytes | str) -> Any:
-    return orjson.loads(raw)
