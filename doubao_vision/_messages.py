@@ -46,7 +46,9 @@ MAX_IMAGE_PIXEL_LIMIT = 4_014_080
 NO_EXTRA: MappingProxyType[str, Any] = MappingProxyType({})
 
 
-def _one_of(allowed: frozenset[str]) -> Any:
+def one_of(allowed: frozenset[str]) -> Any:
+    """An attrs validator: ``None`` or one of ``allowed``, else InvalidRequestError."""
+
     def check(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
         if value is not None and value not in allowed:
             raise InvalidRequestError(
@@ -102,7 +104,7 @@ class ImageURL:
     """
 
     url: str | Image = attrs.field(converter=_url_for_image)
-    detail: Detail | None = attrs.field(default=None, validator=_one_of(DETAILS))
+    detail: Detail | None = attrs.field(default=None, validator=one_of(DETAILS))
     image_pixel_limit: ImagePixelLimit | None = None
 
 

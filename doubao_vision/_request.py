@@ -10,7 +10,7 @@ import attrs
 
 from ._config import RETIRED_MODELS
 from ._exceptions import InvalidRequestError
-from ._messages import Message
+from ._messages import Message, one_of
 from ._serde import structure_messages, unstructure
 
 __all__ = ["ChatParams", "ChatRequest"]
@@ -62,14 +62,20 @@ def _in_range(low: float, high: float, *, integer: bool = False) -> Any:
     return check
 
 
-def _thinking(value: Any) -> Mapping[str, Any] | None:
+def _typed(name: str, allowed: frozenset[str], value: Any) -> dict[str, Any] | None:
+    """A ``{"type": ...}`` mapping (a bare str is shorthand for one) whose type is allowed."""
     if value is None:
         return None
     if isinstance(value, str):
         value = {"type": value}
-    if not isinstance(value, Mapping) or value.get("type") not in _THINKING:
-        raise _bad("thinking", '{"type": "enabled"|"disabled"|"auto"}', value)
+    if not isinstance(value, Mapping) or value.get("type") not in allowed:
+        kinds = "|".join(f'"{kind}"' for kind in sorted(allowed))
+        raise _bad(name, f'a {{"type": {kinds}}} mapping', value)
     return dict(value)
+
+
+def _thinking(value: Any) -> Mapping[str, Any] | None:
+    return _typed("thinking", _THINKING, value)
 
 
 def _stop(value: Any) -> str | list[str] | None:
@@ -82,19 +88,12 @@ def _stop(value: Any) -> str | list[str] | None:
 
 
 def _response_format(value: Any) -> Mapping[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = {"type": value}
-    if not isinstance(value, Mapping) or value.get("type") not in _RESPONSE_FORMATS:
-        raise _bad(
-            "response_format", 'a {"type": "text"|"json_object"|"json_schema"} mapping', value
-        )
-    if value["type"] == "json_schema":
-        schema = value.get("json_schema")
+    response_format = _typed("response_format", _RESPONSE_FORMATS, value)
+    if response_format is not None and response_format["type"] == "json_schema":
+        schema = response_format.get("json_schema")
         if not isinstance(schema, Mapping) or not schema.get("name") or "schema" not in schema:
             raise _bad("response_format.json_schema", "a mapping with name and schema", schema)
-    return dict(value)
+    return response_format
 
 
 def _tools(value: Any) -> list[Mapping[str, Any]] | None:
@@ -118,14 +117,6 @@ def _tool_choice(_: object, __: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, Mapping) and isinstance(value.get("function"), Mapping):
         return
     raise _bad("tool_choice", '"none", "auto", "required" or {"type": "function", ...}', value)
-
-
-def _one_of(allowed: frozenset[str]) -> Any:
-    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is not None and value not in allowed:
-            raise _bad(attribute.name, f"one of {sorted(allowed)}", value)
-
-    return check
 
 
 def _model(_: object, __: attrs.Attribute[Any], value: Any) -> None:
@@ -166,7 +157,7 @@ class ChatRequest:
     tool_choice: str | Mapping[str, Any] | None = attrs.field(default=None, validator=_tool_choice)
     parallel_tool_calls: bool | None = attrs.field(default=None, validator=_optional_bool)
     thinking: Mapping[str, Any] | None = attrs.field(default=None, converter=_thinking)
-    service_tier: str | None = attrs.field(default=None, validator=_one_of(_SERVICE_TIERS))
+    service_tier: str | None = attrs.field(default=None, validator=one_of(_SERVICE_TIERS))
     logprobs: bool | None = attrs.field(default=None, validator=_optional_bool)
     top_logprobs: int | None = attrs.field(default=None, validator=_in_range(0, 20, integer=True))
     seed: int | None = attrs.field(
