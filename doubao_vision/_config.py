@@ -9,6 +9,14 @@ from typing import Any
 
 import attrs
 
+from ._facts import (
+    MODEL_UI_TARS,
+    MODEL_VISION_LITE,
+    MODEL_VISION_PRO,
+    MODEL_VISION_PRO_32K,
+    RETIRED_MODELS,
+)
+
 __all__ = [
     "API_KEY_ENV",
     "ARK_BASE_URL",
@@ -33,21 +41,7 @@ DEFAULT_BASE_URL = PROVIDER_302_BASE_URL
 API_KEY_ENV = "DOUBAO_VISION_API_KEY"
 BASE_URL_ENV = "DOUBAO_VISION_BASE_URL"
 
-MODEL_VISION_PRO = "doubao-1-5-vision-pro-250328"
-MODEL_VISION_LITE = "doubao-1-5-vision-lite-250315"
-MODEL_VISION_PRO_32K = "doubao-1-5-vision-pro-32k-250115"
-MODEL_UI_TARS = "doubao-1-5-ui-tars-250428"
 DEFAULT_MODEL = MODEL_VISION_PRO
-
-# Retired on 2025-08-28 (Ark's model retirement notice); existing endpoints were
-# switched to these successors, so a request still works but answers differently.
-RETIRED_MODELS: dict[str, str] = {
-    "doubao-vision-pro-32k-241028": MODEL_VISION_PRO,
-    "doubao-vision-pro-32k-241215": MODEL_VISION_PRO,
-    "doubao-vision-lite-32k-241015": MODEL_VISION_LITE,
-    "doubao-1-5-ui-tars-250328": MODEL_UI_TARS,
-    "doubao-1.5-ui-tars-250328": MODEL_UI_TARS,
-}
 
 
 def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:

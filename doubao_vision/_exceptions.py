@@ -11,6 +11,10 @@
     │       ├── ImageTooLargeError
     │       └── ImageDimensionsError
     ├── ResponseValidationError              a response that does not fit our models
+    ├── OutputValidationError                structured output that does not fit the class
+    ├── LengthFinishReasonError              structured output cut by max_tokens
+    ├── ContentFilterFinishReasonError       structured output stopped by a filter or refusal
+    ├── ActionParseError (ValueError)        UI-TARS text outside the action grammar
     ├── StreamDecodeError                    an SSE body that is not valid UTF-8
     ├── APIConnectionError                   transport failures
     │   ├── APITimeoutError (TimeoutError)
@@ -40,9 +44,11 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ActionParseError",
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "ContentFilterFinishReasonError",
     "DoubaoVisionError",
     "ImageDimensionsError",
     "ImageError",
@@ -50,8 +56,10 @@ __all__ = [
     "ImageTooLargeError",
     "InternalServerError",
     "InvalidRequestError",
+    "LengthFinishReasonError",
     "MissingAPIKeyError",
     "NotFoundError",
+    "OutputValidationError",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
@@ -116,6 +124,58 @@ class ResponseValidationError(DoubaoVisionError):
         super().__init__(message)
         self.path = path
         self.body = body
+
+
+class OutputValidationError(DoubaoVisionError):
+    """The model's structured answer does not fit the requested class, after repairs.
+
+    Attributes:
+        text: the model's last answer, as it came.
+        errors: ``(path, message)`` for each problem, e.g. ``("$.total", "expected float")``.
+    """
+
+    def __init__(self, message: str, *, text: str, errors: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.text = text
+        self.errors = errors
+
+
+class LengthFinishReasonError(DoubaoVisionError):
+    """Structured output stopped at ``max_tokens`` (``finish_reason == "length"``).
+
+    Attributes:
+        text: the partial answer.
+    """
+
+    def __init__(self, message: str, *, text: str) -> None:
+        super().__init__(message)
+        self.text = text
+
+
+class ContentFilterFinishReasonError(DoubaoVisionError):
+    """Structured output stopped by a content filter or refused.
+
+    Attributes:
+        text: what the model said, if anything.
+        finish_reason: the server's finish_reason.
+    """
+
+    def __init__(self, message: str, *, text: str, finish_reason: str | None) -> None:
+        super().__init__(message)
+        self.text = text
+        self.finish_reason = finish_reason
+
+
+class ActionParseError(DoubaoVisionError, ValueError):
+    """A UI-TARS answer that is not in the action grammar.
+
+    Attributes:
+        line: the offending text.
+    """
+
+    def __init__(self, message: str, *, line: str) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class StreamDecodeError(DoubaoVisionError):

@@ -24,6 +24,7 @@ from ._exceptions import (
     InvalidRequestError,
     UnsupportedImageFormatError,
 )
+from ._facts import IMAGE_FORMATS, MAX_IMAGE_BYTES, MAX_PIXELS, MIN_PIXELS, MIN_SIDE
 
 __all__ = [
     "FORMATS",
@@ -39,12 +40,7 @@ __all__ = [
     "to_image",
 ]
 
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MIN_SIDE = 14  # both sides must be *more* than this
-MIN_PIXELS = 196
-MAX_PIXELS = 36_000_000
-
-FORMATS = ("jpeg", "png", "gif", "webp", "bmp", "tiff", "ico", "heic", "heif")
+FORMATS = IMAGE_FORMATS
 _ALIASES = {"jpg": "jpeg", "tif": "tiff", "dib": "bmp"}
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs"})
 _HEIF_BRANDS = frozenset({b"mif1", b"msf1", b"heif"})

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import attrs
 
 from ._exceptions import InvalidRequestError
+from ._facts import IMAGE_SUFFIXES, MAX_IMAGE_PIXEL_LIMIT, MIN_IMAGE_PIXEL_LIMIT
 from ._images import Image, ImageInput, to_image
 
 __all__ = [
@@ -41,8 +42,6 @@ __all__ = [
 
 Detail = Literal["low", "high", "auto"]
 DETAILS: frozenset[str] = frozenset({"low", "high", "auto"})
-MIN_IMAGE_PIXEL_LIMIT = 3136
-MAX_IMAGE_PIXEL_LIMIT = 4_014_080
 NO_EXTRA: MappingProxyType[str, Any] = MappingProxyType({})
 
 
@@ -226,12 +225,6 @@ def user(
     return UserMessage(parts)
 
 
-_IMAGE_SUFFIXES = (
-    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".dib",
-    ".tif", ".tiff", ".ico", ".heic", ".heif",
-)  # fmt: skip
-
-
 def _looks_like_image_ref(text: str) -> bool:
     """A URL, or a path: one line ending in an image extension, either naming a
     directory or holding no spaces ("cat.png", "shots/day 1.jpg").
@@ -241,7 +234,7 @@ def _looks_like_image_ref(text: str) -> bool:
     """
     if text.startswith(("http://", "https://", "data:image/")):
         return True
-    if len(text) > 4096 or "\n" in text or not text.lower().endswith(_IMAGE_SUFFIXES):
+    if len(text) > 4096 or "\n" in text or not text.lower().endswith(IMAGE_SUFFIXES):
         return False
     return " " not in text or "/" in text or os.sep in text
 

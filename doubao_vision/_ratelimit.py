@@ -23,10 +23,9 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
+from ._facts import HIGH_DETAIL_TOKEN_CAP, image_tokens
 from ._images import Image
 from ._messages import (
-    MAX_IMAGE_PIXEL_LIMIT,
-    MIN_IMAGE_PIXEL_LIMIT,
     AssistantMessage,
     ImagePart,
     ImageURL,
@@ -43,10 +42,7 @@ __all__ = ["DEFAULT_ANSWER_TOKENS", "RateLimiter", "estimate_tokens"]
 #: max_completion_tokens (a vision answer is a few hundred tokens).
 DEFAULT_ANSWER_TOKENS = 512
 _CHARS_PER_TOKEN = 4
-_PIXELS_PER_TOKEN = 784  # Ark counts one token per 28 x 28 patch
-_LOW_DETAIL_CAP = 1312
-_HIGH_DETAIL_CAP = 5120
-_VIDEO_TOKENS = _HIGH_DETAIL_CAP  # unknowable from the URL; count a high-detail frame
+_VIDEO_TOKENS = HIGH_DETAIL_TOKEN_CAP  # unknowable from the URL; count a high-detail frame
 # A bucket holds one second of budget: smooth pacing, no minute-sized burst at start.
 _BURST_SECONDS = 1.0
 _EPSILON = 1e-9
@@ -103,13 +99,9 @@ def _image_tokens(image_url: ImageURL) -> int:
     url = image_url.url
     pixels = url.width * url.height if isinstance(url, Image) and url.width and url.height else None
     limit = image_url.image_pixel_limit
-    if limit is not None:
-        low = limit.min_pixels or MIN_IMAGE_PIXEL_LIMIT
-        high = limit.max_pixels or MAX_IMAGE_PIXEL_LIMIT
-        pixels = high if pixels is None else min(max(pixels, low), high)
-        return math.ceil(pixels / _PIXELS_PER_TOKEN)
-    cap = _HIGH_DETAIL_CAP if image_url.detail == "high" else _LOW_DETAIL_CAP
-    return cap if pixels is None else min(math.ceil(pixels / _PIXELS_PER_TOKEN), cap)
+    if limit is None:
+        return image_tokens(pixels, image_url.detail)
+    return image_tokens(pixels, image_url.detail, limit.min_pixels, limit.max_pixels)
 
 
 class _Bucket:

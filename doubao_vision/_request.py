@@ -8,8 +8,8 @@ from typing import Any, Literal, TypedDict
 
 import attrs
 
-from ._config import RETIRED_MODELS
 from ._exceptions import InvalidRequestError
+from ._facts import MAX_COMPLETION_TOKENS, RETIRED_MODELS, RETIREMENT_DATE
 from ._messages import Message, one_of
 from ._serde import structure_messages, unstructure
 
@@ -19,7 +19,6 @@ _RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 _THINKING = frozenset({"enabled", "disabled", "auto"})
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _SERVICE_TIERS = frozenset({"auto", "default"})
-_MAX_COMPLETION_TOKENS = 65536
 
 
 class ChatParams(TypedDict, total=False):
@@ -147,7 +146,7 @@ class ChatRequest:
         default=None, validator=_in_range(1, 1 << 31, integer=True)
     )
     max_completion_tokens: int | None = attrs.field(
-        default=None, validator=_in_range(0, _MAX_COMPLETION_TOKENS, integer=True)
+        default=None, validator=_in_range(0, MAX_COMPLETION_TOKENS, integer=True)
     )
     stop: str | list[str] | None = attrs.field(default=None, converter=_stop)
     response_format: Mapping[str, Any] | None = attrs.field(
@@ -172,7 +171,7 @@ class ChatRequest:
         successor = RETIRED_MODELS.get(self.model)
         if successor is not None:
             warnings.warn(
-                f"{self.model} was retired on 2025-08-28; the server answers with "
+                f"{self.model} was retired on {RETIREMENT_DATE}; the server answers with "
                 f"{successor}: ask for it by name",
                 DeprecationWarning,
                 stacklevel=3,  # the code that built the request
