@@ -26,6 +26,12 @@ class UsageTotals:
     completion_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    #: Structured output's repair rounds (``client.parse``), counted apart from the
+    #: calls that asked first: how many rounds, and the tokens they cost (also
+    #: included in the totals above).
+    repair_rounds: int = 0
+    repair_prompt_tokens: int = 0
+    repair_completion_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -38,6 +44,13 @@ class UsageTotals:
         self.completion_tokens += usage.completion_tokens
         self.cached_tokens += usage.cached_tokens
         self.reasoning_tokens += usage.reasoning_tokens
+
+    def add_repair(self, usage: Usage | None) -> None:
+        """Count one repair round (its tokens were already added by its call)."""
+        self.repair_rounds += 1
+        if usage is not None:
+            self.repair_prompt_tokens += usage.prompt_tokens
+            self.repair_completion_tokens += usage.completion_tokens
 
     def add_error(self, error: BaseException) -> None:
         self.errors[type(error).__name__] += 1

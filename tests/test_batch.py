@@ -27,7 +27,7 @@ async def quiet_emulator() -> AsyncIterator[Emulator]:
 
 
 def ask(i: int) -> ChatRequest:
-    return ChatRequest(model="m", messages=[user(TextPart(f"question {i}"))])
+    return ChatRequest(model=dv.MODEL_VISION_LITE, messages=[user(TextPart(f"question {i}"))])
 
 
 def other_tasks() -> set[asyncio.Task[Any]]:
@@ -60,7 +60,7 @@ async def test_ten_thousand_requests_at_concurrency_256(quiet_emulator: Emulator
         for i in range(10_000):
             lag = max(lag, i - quiet_emulator.request_count)
             image = make_png(16, 16, seed=i)
-            yield ChatRequest(model="m", messages=[user(TextPart(f"q{i}"), image)])
+            yield ChatRequest(model=dv.MODEL_VISION_LITE, messages=[user(TextPart(f"q{i}"), image)])
 
     async with AsyncClient(API_KEY, base_url=quiet_emulator.base_url, max_connections=256) as c:
         results = await c.batch(requests(), concurrency=256)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+import doubao_vision as dv
 from doubao_vision import (
     AsyncClient,
     ChatRequest,
@@ -36,7 +37,9 @@ async def quiet_emulator() -> AsyncIterator[Emulator]:
 
 
 def text_request(i: int, **params: int) -> ChatRequest:
-    return ChatRequest(model="m", messages=[user(TextPart(f"question {i}"))], **params)
+    return ChatRequest(
+        model=dv.MODEL_VISION_LITE, messages=[user(TextPart(f"question {i}"))], **params
+    )
 
 
 def steady_rate(times: list[float], skip: int) -> float:
@@ -72,7 +75,9 @@ async def test_rpm_holds_requests_per_minute_within_ten_percent(quiet_emulator: 
 async def test_tpm_paces_by_estimated_tokens(quiet_emulator: Emulator) -> None:
     """tpm paces requests by their estimated token cost (60 tokens each at 36,000 tpm: 10/s)."""
     requests = [
-        ChatRequest(model="m", messages=[user(TextPart(f"{i:040d}"))], max_tokens=50)
+        ChatRequest(
+            model=dv.MODEL_VISION_LITE, messages=[user(TextPart(f"{i:040d}"))], max_tokens=50
+        )
         for i in range(40)
     ]
     assert {estimate_tokens(r) for r in requests} == {60}
@@ -187,7 +192,7 @@ async def test_token_estimate_matches_the_emulators_prompt_count(
     big = make_png(1100, 1000, seed=3)  # 1.1 M pixels: above the low-detail cap
     small = make_png(64, 48, seed=4)
     request = ChatRequest(
-        model="m",
+        model=dv.MODEL_VISION_LITE,
         messages=[user(TextPart("Compare these two pictures, please."), big, small, detail=detail)],
     )
     async with AsyncClient(API_KEY, base_url=quiet_emulator.base_url) as client:
@@ -208,7 +213,9 @@ def test_token_estimate_for_urls_pixel_limits_and_answer_budgets() -> None:
             image_pixel_limit=ImagePixelLimit(max_pixels=784 * 100),
         )
     )
-    request = ChatRequest(model="m", messages=[user(remote, limited)], max_completion_tokens=7)
+    request = ChatRequest(
+        model=dv.MODEL_VISION_LITE, messages=[user(remote, limited)], max_completion_tokens=7
+    )
     assert estimate_tokens(request) == 5120 + 100 + 7
     assert estimate_tokens(None) == 0
 
