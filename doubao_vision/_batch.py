@@ -21,6 +21,7 @@ from ._config import Timeout
 from ._exceptions import DoubaoVisionError, InvalidRequestError
 from ._models import ChatCompletion
 from ._request import ChatRequest
+from ._validate import check_at_least
 
 if TYPE_CHECKING:
     from ._client import AsyncClient
@@ -146,8 +147,7 @@ class Batch:
         fail_fast: bool = False,
         timeout: Timeout | float | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        check_at_least("concurrency", concurrency, 1)
         self._client = client
         self._requests = requests
         self.concurrency = concurrency

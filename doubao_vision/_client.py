@@ -1,21 +1,17 @@
-"""AsyncClient: owns one pooled aiohttp session, sends, retries, parses."""
+"""AsyncClient: the public face; a call object and the transport do the work."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import secrets
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import attrs
-import orjson
 
+from ._answers import error_from_response, read_completion, read_model_ids
 from ._body import encode_body
+from ._calls import Call, Limiter, Runtime, new_client_request_id
 from ._config import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -27,45 +23,24 @@ from ._config import (
     Timeout,
     to_timeout,
 )
-from ._errors import (
-    error_from_payload,
-    error_from_response,
-    server_request_id,
-)
-from ._exceptions import (
-    APIStatusError,
-    DoubaoVisionError,
-    MissingAPIKeyError,
-    RateLimitError,
-    ResponseValidationError,
-)
+from ._exceptions import MissingAPIKeyError
 from ._images import ImageInput
 from ._messages import Detail, Message, SystemMessage, TextPart, user
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._ratelimit import RateLimiter
 from ._request import ChatParams, ChatRequest
-from ._retry import retry_delay
-from ._serde import parse_completion
 from ._streaming import AsyncStream
-from ._transport import aiohttp_timeout, map_transport_errors
+from ._transport import Transport
 from ._usage import UsageTotals
-from ._version import __version__
+from ._validate import check_at_least
 
 if TYPE_CHECKING:
+    import aiohttp
     from typing_extensions import Unpack
 
     from ._batch import Batch, BatchInput
 
 __all__ = ["AsyncClient"]
-
-log = logging.getLogger("doubao_vision")
-
-_USER_AGENT = f"doubao-vision/{__version__} aiohttp/{aiohttp.__version__}"
-
-
-def new_client_request_id() -> str:
-    """Ark's shape: ``YYYYmmddHHMMSS`` + 20 random alphanumerics."""
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime()) + secrets.token_hex(10)
 
 
 class AsyncClient:
@@ -115,6 +90,7 @@ class AsyncClient:
         self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         self.base_url = url.rstrip("/")
+        self._chat_url = f"{self.base_url}/chat/completions"
         self.timeout = to_timeout(timeout)
         retry = retry or RetryPolicy()
         self.retry = retry if max_retries is None else attrs.evolve(retry, max_retries=max_retries)
@@ -122,17 +98,12 @@ class AsyncClient:
         if max_connections is not None:
             limits = attrs.evolve(limits, max_connections=max_connections)
         self.limits = limits
-        if max_concurrency is not None and max_concurrency < 1:
-            raise ValueError("max_concurrency must be >= 1")
-        self._max_in_flight = max_concurrency or limits.max_connections
+        if max_concurrency is not None:
+            check_at_least("max_concurrency", max_concurrency, 1)
         self._default_headers = dict(default_headers or {})
-        self._session = session
-        self._owns_session = session is None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._in_flight: asyncio.Semaphore | None = None
-        self._closed = False
-        self.rate_limiter = rate_limiter or RateLimiter(rpm=rpm, tpm=tpm)
-        self.usage = UsageTotals()
+        transport = Transport(limits, session=session)
+        limiter: Limiter = rate_limiter or RateLimiter(rpm=rpm, tpm=tpm)
+        self._runtime = Runtime(transport, limiter, max_concurrency or limits.max_connections)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -144,18 +115,25 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close the pool (if we own it). Safe to call more than once."""
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
-            await session.close()
+        await self._runtime.transport.aclose()
+
+    @property
+    def rate_limiter(self) -> Limiter:
+        """The limiter every call passes (shared if you passed one in)."""
+        return self._runtime.limiter
+
+    @property
+    def usage(self) -> UsageTotals:
+        """Running totals: calls, retries, errors by class, tokens."""
+        return self._runtime.usage
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "missing"
         return f"<AsyncClient base_url={self.base_url!r} api_key={key}>"
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
-        session = getattr(self, "_session", None)
-        if session is not None and getattr(self, "_owns_session", False) and not session.closed:
+        runtime = getattr(self, "_runtime", None)
+        if runtime is not None and runtime.transport.has_open_session:
             _warn(
                 f"{self!r} was never closed: use 'async with AsyncClient()' "
                 "or 'await client.aclose()'",
@@ -164,49 +142,27 @@ class AsyncClient:
                 stacklevel=1,
             )
 
-    def _bind(self) -> aiohttp.ClientSession:
-        """The session, made lazily inside the running loop on first use."""
-        if self._closed:
-            raise RuntimeError("this AsyncClient is closed; make a new one")
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-            self._in_flight = asyncio.Semaphore(self._max_in_flight)
-        elif self._loop is not loop:
-            raise RuntimeError(
-                "this AsyncClient is bound to the event loop it was first used in; "
-                "make one client per event loop (aiohttp sessions cannot cross loops)"
-            )
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self.limits.max_connections,
-                limit_per_host=self.limits.max_connections_per_host,
-                keepalive_timeout=self.limits.keepalive_expiry,
-                ttl_dns_cache=self.limits.dns_cache_ttl,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": _USER_AGENT}
-            )
-        return self._session
-
-    def _headers(
-        self, extra: Mapping[str, str] | None, client_request_id: str, accept: str
-    ) -> dict[str, str]:
+    def _call(
+        self, request: ChatRequest | None, timeout: Timeout | float | None, accept: str
+    ) -> Call:
+        """A new call with its headers; no key is a :class:`MissingAPIKeyError` now."""
         if not self._api_key:
             raise MissingAPIKeyError(
                 f"no API key: pass AsyncClient(api_key=...) or set the {API_KEY_ENV} "
                 "environment variable"
             )
+        client_request_id = new_client_request_id()
         headers = {
             **self._default_headers,
             "Accept": accept,
             "Content-Type": "application/json",
             "X-Client-Request-Id": client_request_id,
         }
-        if extra:
-            headers.update(extra)
+        if request is not None and request.extra_headers:
+            headers.update(request.extra_headers)
         headers["Authorization"] = f"Bearer {self._api_key}"
-        return headers
+        effective = self.timeout if timeout is None else to_timeout(timeout)
+        return Call(self._runtime, self.retry, effective, headers, request, client_request_id)
 
     # -- public calls ----------------------------------------------------
 
@@ -232,22 +188,25 @@ class AsyncClient:
         self, request: ChatRequest, *, timeout: Timeout | float | None = None
     ) -> ChatCompletion:
         """Send a prepared :class:`ChatRequest` and return its completion."""
+        call = self._call(request, timeout, "application/json")
         body = encode_body(request.to_payload(stream=False))
-        client_request_id = new_client_request_id()
-        headers = self._headers(request.extra_headers, client_request_id, "application/json")
-        effective = self.timeout if timeout is None else to_timeout(timeout)
-        async with self._attempts(request, client_request_id) as attempt:
-            while True:
-                try:
-                    status, resp_headers, raw = await self._post(
-                        body, headers, effective, client_request_id
-                    )
-                    completion = self._completion(status, resp_headers, raw, client_request_id)
-                except DoubaoVisionError as error:
-                    await attempt.failed(error)
-                    continue
-                self.usage.add_completion(completion.usage)
-                return completion
+        async with call:
+            completion = await call.run(self._chat_once, call, body)
+        self._runtime.usage.add_completion(completion.usage)
+        return completion
+
+    async def _chat_once(self, call: Call, body: Any) -> ChatCompletion:
+        answer = await call.transport.request(
+            "POST",
+            self._chat_url,
+            body=body,
+            headers=call.headers,
+            timeout=call.timeout,
+            client_request_id=call.client_request_id,
+        )
+        return read_completion(
+            answer.status, answer.headers, answer.body, call.client_request_id, self._api_key
+        )
 
     async def ask(
         self,
@@ -285,11 +244,9 @@ class AsyncClient:
         self, request: ChatRequest, *, timeout: Timeout | float | None = None
     ) -> AsyncStream[ChatCompletionChunk]:
         """Stream a prepared :class:`ChatRequest`."""
-        client_request_id = new_client_request_id()
-        headers = self._headers(request.extra_headers, client_request_id, "text/event-stream")
+        call = self._call(request, timeout, "text/event-stream")
         body = encode_body(request.to_payload(stream=True))
-        effective = self.timeout if timeout is None else to_timeout(timeout)
-        return AsyncStream(self, request, body, headers, effective, client_request_id)
+        return AsyncStream(call, self._chat_url, body, self._api_key)
 
     def batch(
         self,
@@ -311,140 +268,24 @@ class AsyncClient:
 
     async def models(self) -> list[str]:
         """The model ids the gateway lists (``GET /models``)."""
-        client_request_id = new_client_request_id()
-        headers = self._headers(None, client_request_id, "application/json")
-        async with self._attempts(None, client_request_id) as attempt:
-            while True:
-                try:
-                    with map_transport_errors(client_request_id):
-                        async with self._bind().get(
-                            f"{self.base_url}/models",
-                            headers=headers,
-                            timeout=aiohttp_timeout(self.timeout),
-                        ) as resp:
-                            raw = await resp.read()
-                    if resp.status >= 400:
-                        raise error_from_response(
-                            resp.status, resp.headers, raw, client_request_id=client_request_id
-                        )
-                    return [item["id"] for item in orjson.loads(raw)["data"]]
-                except DoubaoVisionError as error:
-                    await attempt.failed(error)
-                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise ResponseValidationError(
-                        f"the model list does not fit: {exc}", path="$.data"
-                    ) from exc
+        call = self._call(None, None, "application/json")
+        async with call:
+            return await call.run(self._models_once, call)
 
-    # -- internals -------------------------------------------------------
-
-    def _attempts(self, request: ChatRequest | None, client_request_id: str) -> _Attempts:
-        """``async with``: one call's retries, holding one in-flight slot throughout."""
-        return _Attempts(self, request, client_request_id)
-
-    async def _acquire_slot(self) -> None:
-        self._bind()
-        assert self._in_flight is not None
-        await self._in_flight.acquire()
-
-    def _release_slot(self) -> None:
-        if self._in_flight is not None:
-            self._in_flight.release()
-
-    async def _post(
-        self, body: Any, headers: dict[str, str], timeout: Timeout, client_request_id: str
-    ) -> tuple[int, Any, bytes]:
-        with map_transport_errors(client_request_id):
-            async with self._bind().post(
-                f"{self.base_url}/chat/completions",
-                data=body,
-                headers=headers,
-                timeout=aiohttp_timeout(timeout),
-            ) as resp:
-                return resp.status, resp.headers, await resp.read()
-
-    @staticmethod
-    def _completion(
-        status: int, headers: Any, raw: bytes, client_request_id: str
-    ) -> ChatCompletion:
-        if status >= 400:
-            raise error_from_response(status, headers, raw, client_request_id=client_request_id)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            snippet = raw[:120].decode("utf-8", "replace")
-            raise ResponseValidationError(
-                f"the completion is not JSON ({exc}): {snippet!r}", path="$", body=snippet
-            ) from exc
-        if isinstance(data, dict) and "error" in data and "choices" not in data:
-            # Some gateways answer 200 with an error body.
-            raise error_from_payload(
-                data, status=status, headers=headers, client_request_id=client_request_id
-            )
-        completion = parse_completion(data)
-        # The completion was built just now and nothing else holds it: fill in our two
-        # bookkeeping fields in place (as attrs' own __init__ would) instead of copying
-        # every field through attrs.evolve on each request.
-        object.__setattr__(completion, "request_id", server_request_id(headers))
-        object.__setattr__(completion, "client_request_id", client_request_id)
-        return completion
-
-
-class _Attempts:
-    """The retry bookkeeping of one call: wait, count, and decide.
-
-    ``async with`` it to hold an in-flight slot for the whole call, retries
-    included (streams hold theirs themselves, for the stream's life). A plain
-    class rather than ``contextlib.asynccontextmanager``: this runs on every
-    call, and an async generator per call costs more than the rest of it.
-    """
-
-    __slots__ = ("_client", "_client_request_id", "_request", "retries")
-
-    def __init__(
-        self, client: AsyncClient, request: ChatRequest | None, client_request_id: str
-    ) -> None:
-        self._client = client
-        self._request = request
-        self._client_request_id = client_request_id
-        self.retries = 0
-
-    async def __aenter__(self) -> _Attempts:
-        client = self._client
-        await client._acquire_slot()
-        try:
-            await self.start()
-        except BaseException:
-            client._release_slot()
-            raise
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._client._release_slot()
-
-    async def start(self) -> None:
-        self._client.usage.requests += 1
-        await self._client.rate_limiter.acquire(self._request)
-
-    async def failed(self, error: DoubaoVisionError) -> None:
-        """Sleep before the next attempt, or re-raise ``error`` if it is final."""
-        client = self._client
-        delay = retry_delay(client.retry, self.retries, error)
-        limiter = client.rate_limiter
-        if isinstance(error, RateLimitError):
-            limiter.cool_down(delay if delay is not None else 0.0)
-        if delay is None:
-            client.usage.add_error(error)
-            raise error
-        self.retries += 1
-        client.usage.retries += 1
-        status = error.status_code if isinstance(error, APIStatusError) else type(error).__name__
-        log.info(
-            "retrying in %.2fs after %s (retry %d of %d, client request id %s)",
-            delay,
-            status,
-            self.retries,
-            client.retry.max_retries,
-            self._client_request_id,
+    async def _models_once(self, call: Call) -> list[str]:
+        answer = await call.transport.request(
+            "GET",
+            f"{self.base_url}/models",
+            headers=call.headers,
+            timeout=call.timeout,
+            client_request_id=call.client_request_id,
         )
-        await asyncio.sleep(delay)
-        await limiter.acquire(self._request)
+        if answer.status >= 400:
+            raise error_from_response(
+                answer.status,
+                answer.headers,
+                answer.body,
+                client_request_id=call.client_request_id,
+                secret=self._api_key,
+            )
+        return read_model_ids(answer.body)

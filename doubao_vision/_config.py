@@ -5,8 +5,6 @@ Per-call overrides use ``attrs.evolve``; nothing here is ever mutated.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from ._facts import (
@@ -16,6 +14,7 @@ from ._facts import (
     MODEL_VISION_PRO_32K,
     RETIRED_MODELS,
 )
+from ._validate import at_least, positive_or_none
 
 __all__ = [
     "API_KEY_ENV",
@@ -44,11 +43,6 @@ BASE_URL_ENV = "DOUBAO_VISION_BASE_URL"
 DEFAULT_MODEL = MODEL_VISION_PRO
 
 
-def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"Timeout.{attribute.name} must be > 0 seconds or None, got {value!r}")
-
-
 @attrs.frozen
 class Timeout:
     """How long one attempt may take, in seconds; ``None`` means no limit.
@@ -63,9 +57,9 @@ class Timeout:
     Each retry gets the full budget again, as in openai-python.
     """
 
-    connect: float | None = attrs.field(default=10.0, validator=_positive_or_none)
-    read: float | None = attrs.field(default=120.0, validator=_positive_or_none)
-    total: float | None = attrs.field(default=600.0, validator=_positive_or_none)
+    connect: float | None = attrs.field(default=10.0, validator=positive_or_none)
+    read: float | None = attrs.field(default=120.0, validator=positive_or_none)
+    total: float | None = attrs.field(default=600.0, validator=positive_or_none)
 
 
 DEFAULT_TIMEOUT = Timeout()
@@ -89,8 +83,8 @@ class Limits:
         dns_cache_ttl: seconds a resolved address is reused.
     """
 
-    max_connections: int = attrs.field(default=100, validator=attrs.validators.ge(1))
-    max_connections_per_host: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    max_connections: int = attrs.field(default=100, validator=at_least(1))
+    max_connections_per_host: int = attrs.field(default=0, validator=at_least(0))
     keepalive_expiry: float = 30.0
     dns_cache_ttl: int = 300
 
@@ -110,7 +104,7 @@ class RetryPolicy:
             rather than sleeping past what a caller expects.
     """
 
-    max_retries: int = attrs.field(default=2, validator=attrs.validators.ge(0))
-    initial_delay: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    max_delay: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
-    max_retry_after: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    max_retries: int = attrs.field(default=2, validator=at_least(0))
+    initial_delay: float = attrs.field(default=0.5, validator=at_least(0))
+    max_delay: float = attrs.field(default=8.0, validator=at_least(0))
+    max_retry_after: float = attrs.field(default=60.0, validator=at_least(0))

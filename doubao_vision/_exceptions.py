@@ -16,6 +16,7 @@
     ├── ContentFilterFinishReasonError       structured output stopped by a filter or refusal
     ├── ActionParseError (ValueError)        UI-TARS text outside the action grammar
     ├── StreamDecodeError                    an SSE body that is not valid UTF-8
+    ├── StreamClosedError                    read from a stream you closed (break, aclose)
     ├── APIConnectionError                   transport failures
     │   ├── APITimeoutError (TimeoutError)
     │   └── StreamTruncatedError             body ended without [DONE] or finish_reason
@@ -40,7 +41,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._headers import retry_after as _retry_after
+
 __all__ = [
+    "QUOTA_CODES",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
@@ -65,6 +69,7 @@ __all__ = [
     "RequestTooLargeError",
     "ResponseValidationError",
     "ServiceUnavailableError",
+    "StreamClosedError",
     "StreamDecodeError",
     "StreamTruncatedError",
     "UnprocessableEntityError",
@@ -72,8 +77,37 @@ __all__ = [
 ]
 
 
+# Error codes that mean the account's quota or balance is used up: only a person
+# can fix them (pay, raise a limit), so they are never retried.
+QUOTA_CODES = frozenset(
+    {"QuotaExceeded", "SetLimitExceeded", "AccountOverdueError", "insufficient_quota"}
+)
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class DoubaoVisionError(Exception):
-    """Root of every error this package raises on purpose."""
+    """Root of every error this package raises on purpose.
+
+    Every error pickles and unpickles to an equal one (same class, message and
+    attributes): they cross process pools, Ray tasks and caches. The chain
+    (``__cause__``) is not pickled: it may be a transport object.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self.__dict__)
+        headers = state.get("headers")
+        if headers is not None and not isinstance(headers, dict):
+            # aiohttp's read-only header views do not pickle; a case-insensitive copy does.
+            from multidict import CIMultiDict
+
+            state["headers"] = CIMultiDict(headers)
+        return _rebuild, (type(self), self.args, state)
 
 
 class InvalidRequestError(DoubaoVisionError, ValueError):
@@ -178,6 +212,14 @@ class ActionParseError(DoubaoVisionError, ValueError):
         self.line = line
 
 
+class StreamClosedError(DoubaoVisionError):
+    """The stream was closed before its end (``break``, ``aclose()``), then read again.
+
+    Nothing went wrong on the network and retrying is pointless; the part read
+    before closing is still in ``stream.completion``.
+    """
+
+
 class StreamDecodeError(DoubaoVisionError):
     """A streamed body is not valid UTF-8 or not valid JSON where JSON is due."""
 
@@ -249,10 +291,17 @@ class APIStatusError(DoubaoVisionError):
         text = f"{' '.join(bits)}: {self.message}"
         if self.request_id and self.request_id not in self.message:
             text += f" (request id {self.request_id})"
-        hint = _HINTS.get(type(self))
+        hint = self._hint()
         if hint:
             text += f" -- {hint}"
         return text
+
+    def _hint(self) -> str | None:
+        return _HINTS.get(type(self))
+
+    def explain(self, text: str) -> None:
+        """Add what we did about the error to its message (e.g. why it was not retried)."""
+        self.args = (f"{self.args[0]}; {text}", *self.args[1:])
 
 
 class BadRequestError(APIStatusError):
@@ -284,7 +333,28 @@ class UnprocessableEntityError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429, or a rate-limit or quota code inside a stream."""
+    """429, or a rate-limit or quota code inside a stream.
+
+    ``is_quota`` tells a used-up quota or balance (a person must act; never
+    retried) from a rate limit (wait and retry); ``retry_after`` is the wait the
+    server asked for, in seconds, if it said.
+    """
+
+    @property
+    def is_quota(self) -> bool:
+        return self.code in QUOTA_CODES or self.type in QUOTA_CODES
+
+    @property
+    def retry_after(self) -> float | None:
+        return _retry_after(self.headers)
+
+    def _hint(self) -> str | None:
+        if self.is_quota:
+            return (
+                "the account's quota or balance is used up: top it up or raise the limit "
+                "in the provider's console (retrying will not help)"
+            )
+        return "lower concurrency or set rpm/tpm limits on the client"
 
 
 class InternalServerError(APIStatusError):
@@ -300,5 +370,4 @@ _HINTS: dict[type[APIStatusError], str] = {
     PermissionDeniedError: "the key's account may lack access to this model or be overdue",
     NotFoundError: "check the model name and base_url",
     RequestTooLargeError: "send fewer or smaller images (base64 adds a third)",
-    RateLimitError: "lower concurrency or set rpm/tpm limits on the client",
 }

@@ -12,7 +12,7 @@ runs as before, so results and errors are unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType, MemberDescriptorType
 from typing import Any, Union, get_args, get_origin
 
@@ -27,22 +27,25 @@ class _Slow(Exception):
 
 
 _MISSING = object()
-_SCALARS = (str, int, float, bool)
 
 
-def _is_response_class(cls: type[Any]) -> bool:
-    return attrs.has(cls) and "extra" in attrs.fields_dict(cls)
+@attrs.frozen
+class _Rules:
+    """The converter's rules (from _serde): what we generate code for, and how."""
+
+    converter: cattrs.Converter
+    local: frozenset[str]
+    is_response_class: Callable[[type[Any]], bool]
+    accepted: Mapping[type[Any], tuple[type[Any], ...]]
 
 
 def _fast_structure_fn(
-    cls: type[Any],
-    made: dict[type[Any], Callable[[Any], Any]],
-    converter: cattrs.Converter,
-    local: frozenset[str],
+    cls: type[Any], made: dict[type[Any], Callable[[Any], Any]], rules: _Rules
 ) -> Any:
     """Generate ``structure(data) -> cls`` for a response class, or raise _Slow."""
     if cls in made:
         return made[cls]
+    local = rules.local
     attrs.resolve_types(cls)
     fields = [f for f in attrs.fields(cls) if f.name not in local]
     if any(not f.init or f.kw_only for f in attrs.fields(cls)):
@@ -74,27 +77,26 @@ def _fast_structure_fn(
                 raise _Slow
             lines.append(f"{indent}if {var} is not None:")
             check(var, rest[0], indent + "    ", label)
-        elif tp in _SCALARS:
-            names[f"_t_{label}"] = tp
-            if tp is float:  # the strict hook lets an int stand for a float, unchanged
-                cond = f"_type({var}) is not _t_{label} and _type({var}) is not _t_int"
-                names["_t_int"] = int
-            else:
-                cond = f"_type({var}) is not _t_{label}"
-            lines.append(f"{indent}if {cond}:")
+        elif tp in rules.accepted:
+            # Exactly the converter's strict scalar hook: these JSON types, unchanged.
+            conds = []
+            for n, kind in enumerate(rules.accepted[tp]):
+                names[f"_t_{label}_{n}"] = kind
+                conds.append(f"_type({var}) is not _t_{label}_{n}")
+            lines.append(f"{indent}if {' and '.join(conds)}:")
             lines.append(f"{indent}    raise _Slow")
         elif tp is Any:
             pass
-        elif get_origin(tp) is list and len(args_) == 1 and _is_response_class(args_[0]):
-            names[f"_f_{label}"] = _fast_structure_fn(args_[0], made, converter, local)
+        elif get_origin(tp) is list and len(args_) == 1 and rules.is_response_class(args_[0]):
+            names[f"_f_{label}"] = _fast_structure_fn(args_[0], made, rules)
             lines.append(f"{indent}if _type({var}) is not _list:")
             lines.append(f"{indent}    raise _Slow")
             lines.append(f"{indent}{var} = [_f_{label}(e) for e in {var}]")
-        elif isinstance(tp, type) and _is_response_class(tp):
-            names[f"_f_{label}"] = _fast_structure_fn(tp, made, converter, local)
+        elif isinstance(tp, type) and rules.is_response_class(tp):
+            names[f"_f_{label}"] = _fast_structure_fn(tp, made, rules)
             lines.append(f"{indent}{var} = _f_{label}({var})")
         else:  # anything else: the converter's own hook for that type
-            names[f"_h_{label}"] = converter.get_structure_hook(tp)
+            names[f"_h_{label}"] = rules.converter.get_structure_hook(tp)
             names[f"_tp_{label}"] = tp
             lines.append(f"{indent}{var} = _h_{label}({var}, _tp_{label})")
 
@@ -168,7 +170,12 @@ def _slot_setters(
 
 
 def fast_structurers(
-    converter: cattrs.Converter, classes: tuple[type[Any], ...], local: frozenset[str]
+    converter: cattrs.Converter,
+    classes: tuple[type[Any], ...],
+    *,
+    local: frozenset[str],
+    is_response_class: Callable[[type[Any]], bool],
+    accepted: Mapping[type[Any], tuple[type[Any], ...]],
 ) -> dict[type[Any], Callable[[Any], Any]]:
     """``{cls: structure(data) -> cls}`` for each of ``classes`` the generator handles.
 
@@ -176,13 +183,16 @@ def fast_structurers(
         converter: supplies hooks for field types the generator leaves alone.
         classes: response classes (attrs, with an ``extra`` field).
         local: field names that are our own bookkeeping, never read from JSON.
+        is_response_class: the converter's test for classes that keep unknown keys.
+        accepted: the converter's strict scalar rule: the JSON types each scalar takes.
 
     Each function raises (any exception) where the converter must decide.
     """
+    rules = _Rules(converter, local, is_response_class, accepted)
     made: dict[type[Any], Callable[[Any], Any]] = {}
     for cls in classes:
         try:
-            _fast_structure_fn(cls, made, converter, local)
+            _fast_structure_fn(cls, made, rules)
         except _Slow:  # a shape the generator does not handle: cattrs only
             made.pop(cls, None)
     return {cls: made[cls] for cls in classes if cls in made}

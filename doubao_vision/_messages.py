@@ -15,6 +15,7 @@ import attrs
 from ._exceptions import InvalidRequestError
 from ._facts import IMAGE_SUFFIXES, MAX_IMAGE_PIXEL_LIMIT, MIN_IMAGE_PIXEL_LIMIT
 from ._images import Image, ImageInput, to_image
+from ._validate import one_of
 
 __all__ = [
     "MAX_IMAGE_PIXEL_LIMIT",
@@ -43,18 +44,6 @@ __all__ = [
 Detail = Literal["low", "high", "auto"]
 DETAILS: frozenset[str] = frozenset({"low", "high", "auto"})
 NO_EXTRA: MappingProxyType[str, Any] = MappingProxyType({})
-
-
-def one_of(allowed: frozenset[str]) -> Any:
-    """An attrs validator: ``None`` or one of ``allowed``, else InvalidRequestError."""
-
-    def check(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-        if value is not None and value not in allowed:
-            raise InvalidRequestError(
-                f"{attribute.name} must be one of {sorted(allowed)}, got {value!r}"
-            )
-
-    return check
 
 
 def _url_for_image(value: str | Image) -> str | Image:

@@ -10,8 +10,9 @@ import attrs
 
 from ._exceptions import InvalidRequestError
 from ._facts import MAX_COMPLETION_TOKENS, RETIRED_MODELS, RETIREMENT_DATE
-from ._messages import Message, one_of
+from ._messages import Message
 from ._serde import structure_messages, unstructure
+from ._validate import in_range, invalid, one_of, optional_bool, typed_mapping
 
 __all__ = ["ChatParams", "ChatRequest"]
 
@@ -44,37 +45,8 @@ class ChatParams(TypedDict, total=False):
     extra_headers: Mapping[str, str] | None
 
 
-def _bad(name: str, requirement: str, value: Any) -> InvalidRequestError:
-    return InvalidRequestError(f"{name} must be {requirement}, got {value!r}")
-
-
-def _in_range(low: float, high: float, *, integer: bool = False) -> Any:
-    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is None:
-            return
-        kinds: tuple[type, ...] = (int,) if integer else (int, float)
-        number: Any = value
-        if isinstance(value, bool) or not isinstance(value, kinds) or not low <= number <= high:
-            kind = "an integer" if integer else "a number"
-            raise _bad(attribute.name, f"{kind} in [{low}, {high}]", value)
-
-    return check
-
-
-def _typed(name: str, allowed: frozenset[str], value: Any) -> dict[str, Any] | None:
-    """A ``{"type": ...}`` mapping (a bare str is shorthand for one) whose type is allowed."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = {"type": value}
-    if not isinstance(value, Mapping) or value.get("type") not in allowed:
-        kinds = "|".join(f'"{kind}"' for kind in sorted(allowed))
-        raise _bad(name, f'a {{"type": {kinds}}} mapping', value)
-    return dict(value)
-
-
 def _thinking(value: Any) -> Mapping[str, Any] | None:
-    return _typed("thinking", _THINKING, value)
+    return typed_mapping("thinking", _THINKING, value)
 
 
 def _stop(value: Any) -> str | list[str] | None:
@@ -82,16 +54,16 @@ def _stop(value: Any) -> str | list[str] | None:
         return value
     items = list(value)
     if not all(isinstance(item, str) for item in items) or len(items) > 4:
-        raise _bad("stop", "a str or a list of at most 4 str", value)
+        raise invalid("stop", "a str or a list of at most 4 str", value)
     return items
 
 
 def _response_format(value: Any) -> Mapping[str, Any] | None:
-    response_format = _typed("response_format", _RESPONSE_FORMATS, value)
+    response_format = typed_mapping("response_format", _RESPONSE_FORMATS, value)
     if response_format is not None and response_format["type"] == "json_schema":
         schema = response_format.get("json_schema")
         if not isinstance(schema, Mapping) or not schema.get("name") or "schema" not in schema:
-            raise _bad("response_format.json_schema", "a mapping with name and schema", schema)
+            raise invalid("response_format.json_schema", "a mapping with name and schema", schema)
     return response_format
 
 
@@ -106,7 +78,9 @@ def _tools(value: Any) -> list[Mapping[str, Any]] | None:
             or not isinstance(function, Mapping)
             or not (isinstance(function.get("name"), str) and function["name"])
         ):
-            raise _bad(f"tools[{index}]", '{"type": "function", "function": {"name": ...}}', item)
+            raise invalid(
+                f"tools[{index}]", '{"type": "function", "function": {"name": ...}}', item
+            )
     return tools
 
 
@@ -115,17 +89,14 @@ def _tool_choice(_: object, __: attrs.Attribute[Any], value: Any) -> None:
         return
     if isinstance(value, Mapping) and isinstance(value.get("function"), Mapping):
         return
-    raise _bad("tool_choice", '"none", "auto", "required" or {"type": "function", ...}', value)
+    raise invalid("tool_choice", '"none", "auto", "required" or {"type": "function", ...}', value)
 
 
 def _model(_: object, __: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise _bad("model", "a non-empty model name such as 'doubao-1-5-vision-pro-250328'", value)
-
-
-def _optional_bool(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not isinstance(value, bool):
-        raise _bad(attribute.name, "True, False or None", value)
+        raise invalid(
+            "model", "a non-empty model name such as 'doubao-1-5-vision-pro-250328'", value
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -140,13 +111,11 @@ class ChatRequest:
 
     model: str = attrs.field(validator=_model)
     messages: list[Message] = attrs.field(converter=structure_messages)
-    temperature: float | None = attrs.field(default=None, validator=_in_range(0, 2))
-    top_p: float | None = attrs.field(default=None, validator=_in_range(0, 1))
-    max_tokens: int | None = attrs.field(
-        default=None, validator=_in_range(1, 1 << 31, integer=True)
-    )
+    temperature: float | None = attrs.field(default=None, validator=in_range(0, 2))
+    top_p: float | None = attrs.field(default=None, validator=in_range(0, 1))
+    max_tokens: int | None = attrs.field(default=None, validator=in_range(1, 1 << 31, integer=True))
     max_completion_tokens: int | None = attrs.field(
-        default=None, validator=_in_range(0, MAX_COMPLETION_TOKENS, integer=True)
+        default=None, validator=in_range(0, MAX_COMPLETION_TOKENS, integer=True)
     )
     stop: str | list[str] | None = attrs.field(default=None, converter=_stop)
     response_format: Mapping[str, Any] | None = attrs.field(
@@ -154,13 +123,13 @@ class ChatRequest:
     )
     tools: list[Mapping[str, Any]] | None = attrs.field(default=None, converter=_tools)
     tool_choice: str | Mapping[str, Any] | None = attrs.field(default=None, validator=_tool_choice)
-    parallel_tool_calls: bool | None = attrs.field(default=None, validator=_optional_bool)
+    parallel_tool_calls: bool | None = attrs.field(default=None, validator=optional_bool)
     thinking: Mapping[str, Any] | None = attrs.field(default=None, converter=_thinking)
     service_tier: str | None = attrs.field(default=None, validator=one_of(_SERVICE_TIERS))
-    logprobs: bool | None = attrs.field(default=None, validator=_optional_bool)
-    top_logprobs: int | None = attrs.field(default=None, validator=_in_range(0, 20, integer=True))
+    logprobs: bool | None = attrs.field(default=None, validator=optional_bool)
+    top_logprobs: int | None = attrs.field(default=None, validator=in_range(0, 20, integer=True))
     seed: int | None = attrs.field(
-        default=None, validator=_in_range(-(1 << 63), 1 << 63, integer=True)
+        default=None, validator=in_range(-(1 << 63), 1 << 63, integer=True)
     )
     user: str | None = None
     stream_options: Mapping[str, Any] | None = None

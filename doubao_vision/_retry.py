@@ -7,28 +7,31 @@ fix (quota, billing). ``x-should-retry: true`` retries anything.
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
-from collections.abc import Mapping
 
 from ._config import RetryPolicy
-from ._errors import NON_RETRYABLE_CODES
 from ._exceptions import (
+    QUOTA_CODES,
     APIConnectionError,
     APIStatusError,
     ConflictError,
     DoubaoVisionError,
     InternalServerError,
     RateLimitError,
+    StreamClosedError,
 )
+from ._headers import retry_after
 
-__all__ = ["backoff", "is_retryable", "retry_after", "retry_delay"]
+__all__ = ["NON_RETRYABLE_CODES", "backoff", "is_retryable", "retry_after", "retry_delay"]
 
+# Error codes that only a person can fix (pay, raise a limit): never retried.
+NON_RETRYABLE_CODES = QUOTA_CODES
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
 def is_retryable(error: DoubaoVisionError) -> bool:
+    if isinstance(error, StreamClosedError):
+        return False  # we closed it ourselves
     if isinstance(error, APIConnectionError):
         return True
     if not isinstance(error, APIStatusError):
@@ -46,29 +49,6 @@ def is_retryable(error: DoubaoVisionError) -> bool:
     return error.status_code in _RETRYABLE_STATUS or error.status_code >= 500
 
 
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asked us to wait: ``retry-after-ms``, else ``Retry-After``
-    as seconds or an HTTP-date; ``None`` if absent or unreadable."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def backoff(policy: RetryPolicy, retries_done: int) -> float:
     """Full jitter: uniform in [0, min(cap, base * 2**n)] (AWS architecture blog)."""
     ceiling = min(policy.max_delay, policy.initial_delay * (2**retries_done))
@@ -79,12 +59,19 @@ def retry_delay(policy: RetryPolicy, retries_done: int, error: DoubaoVisionError
     """Seconds to sleep before the next attempt, or ``None`` to raise ``error`` now.
 
     A server-asked wait longer than ``policy.max_retry_after`` raises at once
-    rather than sleeping past what a caller expects.
+    rather than sleeping past what a caller expects (the error then says both
+    numbers).
     """
     if retries_done >= policy.max_retries or not is_retryable(error):
         return None
     if isinstance(error, APIStatusError):
         asked = retry_after(error.headers)
         if asked is not None:
-            return asked if asked <= policy.max_retry_after else None
+            if asked <= policy.max_retry_after:
+                return asked
+            error.explain(
+                f"not retried: the server asked to wait {asked:g}s, more than "
+                f"RetryPolicy.max_retry_after={policy.max_retry_after:g}s (raise it to wait)"
+            )
+            return None
     return backoff(policy, retries_done)

@@ -61,7 +61,20 @@ _LOCAL_FIELDS = frozenset({"extra", "request_id", "client_request_id"})
 _NOT_SENT = _LOCAL_FIELDS | {"reasoning_content"}
 
 
-def _is_response_class(cls: type[Any]) -> bool:
+# The rules both structurers follow (the generated fast path in _fastparse takes
+# them from here): which classes keep unknown keys, and which JSON types each
+# scalar accepts, exactly (cattrs would call str(x) on anything; an int may
+# stand for a float, unchanged).
+ACCEPTED: dict[type[Any], tuple[type[Any], ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (float, int),
+    bool: (bool,),
+}
+
+
+def is_response_class(cls: type[Any]) -> bool:
+    """A response class: attrs, with an ``extra`` field for the keys it does not model."""
     return attrs.has(cls) and "extra" in attrs.fields_dict(cls)
 
 
@@ -101,9 +114,10 @@ def _unstructure_omitting_none(conv: cattrs.Converter, cls: type[Any]) -> Callab
 
 def _strict(kind: type[Any]) -> Callable[[Any, Any], Any]:
     """cattrs would call ``str(x)`` on anything; a dict where text is due is a bug."""
+    accepted = ACCEPTED[kind]
 
     def check(value: Any, _: Any) -> Any:
-        if type(value) is kind or (kind is float and type(value) is int):
+        if type(value) in accepted:
             return value
         raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
 
@@ -159,10 +173,10 @@ def _structure_content(conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
 def make_converter(*, detailed_validation: bool) -> cattrs.Converter:
     """Our converter: strict scalars, tagged unions, extras kept, ``None`` omitted."""
     conv = make_orjson_converter(detailed_validation=detailed_validation, forbid_extra_keys=True)
-    for kind in (str, int, float, bool):
+    for kind in ACCEPTED:
         conv.register_structure_hook(kind, _strict(kind))
     conv.register_structure_hook_factory(
-        _is_response_class, functools.partial(_structure_keeping_extra, conv)
+        is_response_class, functools.partial(_structure_keeping_extra, conv)
     )
     conv.register_unstructure_hook_factory(
         attrs.has, functools.partial(_unstructure_omitting_none, conv)
@@ -235,7 +249,13 @@ _FAST: dict[type[Any], Callable[[Any], Any]] | None = None
 def _parse(data: Any, cls: type[T], what: str) -> T:
     global _FAST
     if _FAST is None:
-        _FAST = fast_structurers(converter, (ChatCompletionChunk, ChatCompletion), _LOCAL_FIELDS)
+        _FAST = fast_structurers(
+            converter,
+            (ChatCompletionChunk, ChatCompletion),
+            local=_LOCAL_FIELDS,
+            is_response_class=is_response_class,
+            accepted=ACCEPTED,
+        )
     fast = _FAST.get(cls)
     if fast is not None:
         try:

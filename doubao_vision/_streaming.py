@@ -16,44 +16,28 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-import aiohttp
-import orjson
-
 from ._accumulate import StreamAccumulator
-from ._config import Timeout
-from ._errors import (
-    error_from_payload,
-    error_from_response,
-    server_request_id,
-)
+from ._answers import as_chunk, error_from_payload, error_from_response, loads_event
 from ._exceptions import (
+    APIConnectionError,
     APITimeoutError,
     DoubaoVisionError,
-    ResponseValidationError,
-    StreamDecodeError,
+    StreamClosedError,
     StreamTruncatedError,
 )
-from ._models import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChoiceDelta,
-    ChunkChoice,
-    FunctionCallDelta,
-    ToolCallDelta,
-)
+from ._headers import server_request_id
+from ._models import ChatCompletion, ChatCompletionChunk
 from ._serde import parse_chunk, parse_completion
 from ._sse import ServerSentEvent, SSEDecoder
-from ._transport import aiohttp_timeout, map_transport_errors
 
 if TYPE_CHECKING:
-    from ._client import AsyncClient, _Attempts
-    from ._request import ChatRequest
+    from ._calls import Call
+    from ._transport import StreamBody
 
 __all__ = ["AsyncStream"]
 
 # 302.AI sometimes writes an error as a bare JSON line with no "data:" prefix.
 _BARE_JSON = "bare-json"
-_READ_SIZE = 2**16
 
 
 _ChunkT = TypeVar("_ChunkT", bound=ChatCompletionChunk, covariant=True)
@@ -76,30 +60,23 @@ class AsyncStream(Generic[_ChunkT]):
         StreamDecodeError: the body is not valid UTF-8 or a chunk is not JSON.
     """
 
-    def __init__(
-        self,
-        client: AsyncClient,
-        request: ChatRequest,
-        body: Any,
-        headers: dict[str, str],
-        timeout: Timeout,
-        client_request_id: str,
-    ) -> None:
-        self._client = client
-        self._request = request
+    def __init__(self, call: Call, url: str, body: Any, secret: str | None) -> None:
+        self._call = call
+        self._url = url
         self._body = body
-        self._headers = headers
-        self._timeout = timeout
-        self.client_request_id = client_request_id
+        self._secret = secret
+        self._timeout = call.timeout
+        self.client_request_id = call.client_request_id
         self.request_id: str | None = None
-        self._response: aiohttp.ClientResponse | None = None
-        self._holds_slot = False
+        self._response: StreamBody | None = None
         self._started = False
+        self._opened = False
         self._closed = False
         self._done = False
         self._decoder = SSEDecoder(bare_json_event=_BARE_JSON)
         self._pending: list[ChatCompletionChunk] = []
         self._accumulator = StreamAccumulator()
+        self._chunks_seen = 0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_data = 0.0
         self._idle_tripped = False
@@ -133,13 +110,9 @@ class AsyncStream(Generic[_ChunkT]):
             self._idle_timer = None
         response, self._response = self._response, None
         if response is not None:
-            if self._done and response.content.at_eof():
-                response.release()  # fully read: the connection goes back to the pool
-            else:
-                response.close()  # mid-body: the connection cannot be reused
-        if self._holds_slot:
-            self._holds_slot = False
-            self._client._release_slot()
+            # Fully read: the connection goes back to the pool; mid-body it cannot be reused.
+            response.close(reusable=self._done and response.at_eof())
+        self._call.exit()
 
     def __aiter__(self) -> AsyncIterator[_ChunkT]:
         # Generic so `AsyncStream[ChatCompletionChunk]` reads as it should; the
@@ -154,11 +127,23 @@ class AsyncStream(Generic[_ChunkT]):
                 pending, self._pending = self._pending, []
                 for chunk in pending:
                     yield chunk
-                if self._done or self._closed:
+                if self._done:
                     return
+                if self._closed:
+                    raise self._closed_error()
                 self._pending = await self._read_chunks()
+        except DoubaoVisionError as error:
+            if self._opened:  # errors before the first chunk were counted by the call
+                self._call.failed(error)
+            raise
         finally:
             self._close()
+
+    def _closed_error(self) -> StreamClosedError:
+        return StreamClosedError(
+            "the stream was closed before its end (a break out of the loop, or aclose()); "
+            f"the {self._chunks_seen} chunks read before that are in stream.completion"
+        )
 
     # -- helpers ---------------------------------------------------------
 
@@ -197,46 +182,52 @@ class AsyncStream(Generic[_ChunkT]):
         if self._started:
             return
         self._started = True
-        client = self._client
-        await client._acquire_slot()
-        self._holds_slot = True
-        attempts = client._attempts(self._request, self.client_request_id)
-        await attempts.start()
-        while True:
-            try:
-                await self._open()
-                if not self._done:
-                    self._pending = await self._read_chunks()
-                return
-            except DoubaoVisionError as error:
-                await self._discard_attempt(attempts, error)
+        call = self._call
+        await call.enter()
+        await call.run(self._open_once)
+        self._opened = True
 
-    async def _discard_attempt(self, attempts: _Attempts, error: DoubaoVisionError) -> None:
-        response, self._response = self._response, None
-        if response is not None:
-            response.close()
-        self._decoder = SSEDecoder(bare_json_event=_BARE_JSON)
-        self._accumulator = StreamAccumulator()
-        self._done = False
-        await attempts.failed(error)
+    async def _open_once(self) -> None:
+        """One attempt: open, and read until the first chunk (or the end)."""
+        try:
+            await self._open()
+            if not self._done:
+                self._pending = await self._read_chunks()
+        except DoubaoVisionError:
+            response, self._response = self._response, None
+            if response is not None:
+                response.close(reusable=False)
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+            self._decoder = SSEDecoder(bare_json_event=_BARE_JSON)
+            self._accumulator = StreamAccumulator()
+            self._pending = []
+            self._chunks_seen = 0
+            self._done = False
+            self._idle_tripped = False
+            raise
 
     async def _open(self) -> None:
-        client = self._client
+        call = self._call
         timeout = self._timeout
-        with map_transport_errors(self.client_request_id):
-            response = await client._bind().post(
-                f"{client.base_url}/chat/completions",
-                data=self._body,
-                headers=self._headers,
-                timeout=aiohttp_timeout(timeout),
-            )
+        response = await call.transport.open_stream(
+            self._url,
+            body=self._body,
+            headers=call.headers,
+            timeout=timeout,
+            client_request_id=self.client_request_id,
+        )
         self._response = response
         self.request_id = server_request_id(response.headers)
         if response.status >= 400:
-            with map_transport_errors(self.client_request_id):
-                raw = await response.read()
+            raw = await response.read()
             raise error_from_response(
-                response.status, response.headers, raw, client_request_id=self.client_request_id
+                response.status,
+                response.headers,
+                raw,
+                client_request_id=self.client_request_id,
+                secret=self._secret,
             )
         if response.content_type == "application/json":
             self._pending = [await self._read_json_answer(response)]
@@ -246,20 +237,19 @@ class AsyncStream(Generic[_ChunkT]):
             self._last_data = loop.time()
             self._idle_timer = loop.call_at(self._last_data + timeout.read, self._check_idle)
 
-    async def _read_json_answer(self, response: aiohttp.ClientResponse) -> ChatCompletionChunk:
+    async def _read_json_answer(self, response: StreamBody) -> ChatCompletionChunk:
         """A ``stream=True`` call answered with plain JSON: an error or a whole completion."""
-        with map_transport_errors(self.client_request_id):
-            raw = await response.read()
-        data = _loads(raw)
+        data = loads_event(await response.read())
         if isinstance(data, dict) and "error" in data and "choices" not in data:
             raise error_from_payload(
                 data,
                 status=response.status,
                 headers=response.headers,
                 client_request_id=self.client_request_id,
+                secret=self._secret,
             )
         self._done = True
-        chunk = _as_chunk(parse_completion(data))
+        chunk = as_chunk(parse_completion(data))
         self._add(chunk)
         return chunk
 
@@ -277,7 +267,7 @@ class AsyncStream(Generic[_ChunkT]):
             self._idle_timer = loop.call_at(due, self._check_idle)
             return
         self._idle_tripped = True
-        response.close()  # wakes the pending read
+        response.close(reusable=False)  # wakes the pending read
 
     async def _read_chunks(self) -> list[ChatCompletionChunk]:
         """Read until at least one chunk is ready or the stream ends."""
@@ -287,15 +277,18 @@ class AsyncStream(Generic[_ChunkT]):
         if self._done:
             return []
         response = self._response
-        assert response is not None
-        content = response.content
+        if response is None:
+            raise self._closed_error()
         chunks: list[ChatCompletionChunk] = []
         while not chunks:
             try:
-                with map_transport_errors(self.client_request_id):
-                    data = await content.read(_READ_SIZE) if not self._idle_tripped else b""
-            except DoubaoVisionError:
+                data = await response.read_some() if not self._idle_tripped else b""
+            except APIConnectionError as error:
                 self._raise_if_idle()
+                if self._closed:
+                    raise self._closed_error() from None
+                if self._chunks_seen and not isinstance(error, APITimeoutError):
+                    error.args = (f"{error.args[0]} (after {self._chunks_seen} chunks)",)
                 raise
             self._raise_if_idle()
             events = self._decoder.feed(data) if data else self._decoder.flush()
@@ -309,7 +302,7 @@ class AsyncStream(Generic[_ChunkT]):
                     return chunks
                 if chunk is None:  # [DONE]
                     self._done = True
-                    await self._drain_after_done(content)
+                    await self._drain_after_done(response)
                     return chunks
                 chunks.append(chunk)
             if not data:
@@ -317,7 +310,8 @@ class AsyncStream(Generic[_ChunkT]):
                     self._done = True  # some gateways end without [DONE] after finish_reason
                     return chunks
                 raise StreamTruncatedError(
-                    "the stream ended without [DONE] or a finish_reason: the answer is incomplete",
+                    "the stream ended without [DONE] or a finish_reason after "
+                    f"{self._chunks_seen} chunks: the answer is incomplete",
                     client_request_id=self.client_request_id,
                 )
         self._last_data = asyncio.get_running_loop().time()
@@ -335,7 +329,7 @@ class AsyncStream(Generic[_ChunkT]):
         data = event.data
         if data.startswith("[DONE]"):
             return None
-        payload = _loads(data)
+        payload = loads_event(data)
         if event.event in ("error", _BARE_JSON) or (
             isinstance(payload, dict) and "error" in payload
         ):
@@ -344,58 +338,24 @@ class AsyncStream(Generic[_ChunkT]):
                 status=200,
                 headers=self._response.headers if self._response is not None else None,
                 client_request_id=self.client_request_id,
+                secret=self._secret,
             )
         chunk = parse_chunk(payload)
         self._add(chunk)
         return chunk
 
     def _add(self, chunk: ChatCompletionChunk) -> None:
+        self._chunks_seen += 1
         self._accumulator.add(chunk)
         if chunk.usage is not None:
-            self._client.usage.add_completion(chunk.usage)
+            self._call.usage.add_completion(chunk.usage)
 
-    async def _drain_after_done(self, content: aiohttp.StreamReader) -> None:
+    async def _drain_after_done(self, response: StreamBody) -> None:
         """Read the chunked terminator that follows [DONE], so the connection can be
         reused; the idle timer still guards this read."""
         try:
-            with map_transport_errors(self.client_request_id):
-                while not content.at_eof() and not self._idle_tripped:
-                    if not await content.read(_READ_SIZE):
-                        break
+            while not response.at_eof() and not self._idle_tripped:
+                if not await response.read_some():
+                    break
         except DoubaoVisionError:
             pass  # the answer is complete; this connection is just not reusable
-
-
-def _loads(raw: bytes | str) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-        raise StreamDecodeError(f"a stream event is not JSON ({exc}): {text[:120]!r}") from exc
-
-
-def _as_chunk(completion: ChatCompletion) -> ChatCompletionChunk:
-    """One chunk that carries a whole completion, so a JSON answer streams as one piece."""
-    choices = []
-    for choice in completion.choices:
-        message = choice.message
-        calls = None
-        if message.tool_calls:
-            calls = [
-                ToolCallDelta(
-                    i, c.id, c.type, FunctionCallDelta(c.function.name, c.function.arguments)
-                )
-                for i, c in enumerate(message.tool_calls)
-            ]
-        delta = ChoiceDelta(message.role, message.content, message.reasoning_content, calls)
-        choices.append(ChunkChoice(choice.index, delta, choice.finish_reason))
-    if not choices and completion.usage is None:
-        raise ResponseValidationError("a JSON answer to a stream has no choices", path="$.choices")
-    return ChatCompletionChunk(
-        completion.id,
-        choices,
-        completion.model,
-        completion.created,
-        service_tier=completion.service_tier,
-        usage=completion.usage,
-    )

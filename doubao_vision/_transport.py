@@ -1,18 +1,52 @@
-"""How we talk to aiohttp: our Timeout as its ClientTimeout, its errors as ours."""
+"""The only module that talks to aiohttp: the session, the requests, the errors.
+
+Like httpx's transport boundary: everything above this module sees our
+:class:`Timeout`, plain status/headers/bytes (:class:`RawResponse`), a small
+:class:`StreamBody` for streamed answers, and our own errors. aiohttp's
+exceptions are mapped in one place (:func:`map_transport_errors`) and never
+carry request headers (the key) into our exception chain.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import attrs
+from aiohttp.helpers import get_env_proxy_for_url
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
-from ._config import Timeout
+from ._config import Limits, Timeout
 from ._exceptions import APIConnectionError, APITimeoutError
+from ._version import __version__
 
-__all__ = ["aiohttp_timeout", "map_transport_errors"]
+__all__ = [
+    "RawResponse",
+    "StreamBody",
+    "Transport",
+    "aiohttp_timeout",
+    "map_transport_errors",
+]
+
+USER_AGENT = f"doubao-vision/{__version__} aiohttp/{aiohttp.__version__}"
+_READ_SIZE = 2**16
+_MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@attrs.frozen(slots=True)
+class RawResponse:
+    """A whole HTTP answer: status, headers (case-insensitive, read-only), body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
 
 
 @functools.lru_cache(maxsize=64)
@@ -24,11 +58,32 @@ def aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     )
 
 
+def _describe(exc: BaseException) -> str:
+    """Our words for a transport failure; never aiohttp's repr (it may hold headers)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return (
+            f"cannot connect to {exc.host}:{exc.port} ({exc.strerror or exc.os_error}); "
+            "check base_url and that the server is up"
+        )
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the connection closed mid-response: the answer is incomplete"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection before answering"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Its message is aiohttp's; its request_info holds our headers: keep neither.
+        return f"the response could not be read ({type(exc).__name__})"
+    return f"connection failed: {type(exc).__name__}: {exc}"
+
+
 @contextlib.contextmanager
 def map_transport_errors(client_request_id: str | None) -> Iterator[None]:
     """aiohttp and socket failures become :class:`APIConnectionError` or :class:`APITimeoutError`.
 
-    Like httpx's ``map_httpcore_exceptions``: one place, ``raise ... from exc``.
+    Like httpx's ``map_httpcore_exceptions``: one place, ``raise ... from``.
+    aiohttp errors that carry the request (``request_info``, with our
+    Authorization header) have it scrubbed before they join our chain.
     Cancellation is never caught.
     """
     try:
@@ -39,7 +94,231 @@ def map_transport_errors(client_request_id: str | None) -> Iterator[None]:
             client_request_id=client_request_id,
         ) from exc
     except (aiohttp.ClientError, OSError) as exc:
-        raise APIConnectionError(
-            f"connection failed: {type(exc).__name__}: {exc}",
-            client_request_id=client_request_id,
-        ) from exc
+        _scrub(exc)
+        error = APIConnectionError(_describe(exc), client_request_id=client_request_id)
+        raise error from exc
+
+
+def _scrub(exc: BaseException) -> None:
+    """Drop the Authorization header from what an aiohttp error remembers of the request."""
+    if not isinstance(exc, aiohttp.ClientResponseError):
+        return
+    info = exc.request_info
+    if info is not None and "Authorization" in info.headers:
+        headers = CIMultiDict(info.headers)
+        headers["Authorization"] = "[redacted]"
+        info = info._replace(headers=CIMultiDictProxy(headers))
+    exc.request_info = info
+    exc.history = ()
+    exc.args = (info, ())
+
+
+class StreamBody:
+    """A response whose body is read piece by piece (a stream); closes on request."""
+
+    __slots__ = ("_client_request_id", "_response", "headers", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse, client_request_id: str) -> None:
+        self._response = response
+        self._client_request_id = client_request_id
+        self.status = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    @property
+    def content_type(self) -> str:
+        return self._response.content_type
+
+    async def read(self) -> bytes:
+        """The rest of the body."""
+        with map_transport_errors(self._client_request_id):
+            return await self._response.read()
+
+    async def read_some(self) -> bytes:
+        """Up to 64 KiB as they arrive; ``b""`` at the end."""
+        with map_transport_errors(self._client_request_id):
+            return await self._response.content.read(_READ_SIZE)
+
+    def at_eof(self) -> bool:
+        return self._response.content.at_eof()
+
+    def close(self, *, reusable: bool) -> None:
+        """Give the connection back to the pool (``reusable``: fully read) or drop it."""
+        if reusable:
+            self._response.release()
+        else:
+            self._response.close()
+
+
+class Transport:
+    """One pooled aiohttp session, made lazily in the loop that first uses it.
+
+    Args:
+        limits: the pool (one ``TCPConnector``).
+        session: the user's own session: used as is and never closed by us.
+        trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (and their lower-case
+            forms), as openai-python does. Read once per origin, not per request:
+            aiohttp's own ``trust_env`` re-reads the environment on every request.
+        trace_configs: aiohttp ``TraceConfig`` objects, for connection-level events.
+    """
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        trust_env: bool = True,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+    ) -> None:
+        self._limits = limits
+        self._session = session
+        self._owns_session = session is None
+        self._trust_env = trust_env
+        self._proxies: dict[tuple[str, str, int | None], tuple[Any, Any]] = {}
+        self._trace_configs = list(trace_configs) if trace_configs else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session, once made (for tests and diagnostics)."""
+        return self._session
+
+    @property
+    def has_open_session(self) -> bool:
+        """We made a session that is still open (for the unclosed-client warning)."""
+        session = self._session
+        return session is not None and self._owns_session and not session.closed
+
+    def bind(self) -> asyncio.AbstractEventLoop:
+        """The running loop, checked against the first one; makes the session on first use.
+
+        Raises:
+            RuntimeError: the transport is closed, or used from a second event loop.
+        """
+        if self.closed:
+            raise RuntimeError("this client is closed; make a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError(
+                "this AsyncClient is bound to the event loop it was first used in, and "
+                "aiohttp sessions cannot cross loops: make one AsyncClient per event loop "
+                "(inside the coroutine you pass to asyncio.run), or use the blocking "
+                "doubao_vision.Client, which keeps its own loop"
+            )
+        if self._session is None:
+            limits = self._limits
+            connector = aiohttp.TCPConnector(
+                limit=limits.max_connections,
+                limit_per_host=limits.max_connections_per_host,
+                keepalive_timeout=limits.keepalive_expiry,
+                ttl_dns_cache=limits.dns_cache_ttl,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": USER_AGENT},
+                trace_configs=self._trace_configs,
+            )
+        return loop
+
+    async def aclose(self) -> None:
+        self.closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def _session_or_bind(self) -> aiohttp.ClientSession:
+        if self._session is None or self._loop is None:
+            self.bind()
+        assert self._session is not None
+        return self._session
+
+    async def _open(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any,
+        headers: Mapping[str, str],
+        timeout: Timeout,
+    ) -> aiohttp.ClientResponse:
+        """Send, following redirects only within the same origin (scheme, host,
+        port): a redirect elsewhere would re-send the key and the images to a
+        host nobody chose. Another origin's redirect comes back as it is."""
+        session = self._session_or_bind()
+        limits = aiohttp_timeout(timeout)
+        for _ in range(_MAX_REDIRECTS + 1):
+            proxy, proxy_auth = self._proxy_for(url)
+            response = await session.request(
+                method,
+                url,
+                data=body,
+                headers=headers,
+                timeout=limits,
+                allow_redirects=False,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
+            )
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECTS or not location:
+                return response
+            target = urljoin(url, location)
+            if _origin(target) != _origin(url):
+                return response
+            response.release()
+            url = target
+            if response.status == 303:
+                method, body = "GET", None
+        response.close()
+        raise aiohttp.TooManyRedirects(response.request_info, ())  # scrubbed when mapped
+
+    def _proxy_for(self, url: str) -> tuple[Any, Any]:
+        """The environment's proxy for ``url``'s origin (``(None, None)`` for none)."""
+        if not self._trust_env:
+            return None, None
+        origin = _origin(url)
+        found = self._proxies.get(origin)
+        if found is None:
+            try:
+                found = get_env_proxy_for_url(URL(url))
+            except LookupError:
+                found = (None, None)
+            self._proxies[origin] = found
+        return found
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        headers: Mapping[str, str],
+        timeout: Timeout,
+        client_request_id: str,
+    ) -> RawResponse:
+        """One whole exchange: the answer's status, headers and body."""
+        with map_transport_errors(client_request_id):
+            response = await self._open(method, url, body=body, headers=headers, timeout=timeout)
+            async with response:
+                raw = await response.read()
+            return RawResponse(response.status, response.headers, raw)
+
+    async def open_stream(
+        self,
+        url: str,
+        *,
+        body: Any,
+        headers: Mapping[str, str],
+        timeout: Timeout,
+        client_request_id: str,
+    ) -> StreamBody:
+        """POST and return once the headers arrived; the body is read by the caller."""
+        with map_transport_errors(client_request_id):
+            response = await self._open("POST", url, body=body, headers=headers, timeout=timeout)
+        return StreamBody(response, client_request_id)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or ""), parts.port

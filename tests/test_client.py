@@ -135,7 +135,7 @@ async def test_aclose_is_idempotent_and_closes_pool(emulator: Emulator) -> None:
     """aclose twice is fine; the owned session is closed; later use is a clear error."""
     client = AsyncClient(API_KEY, base_url=emulator.base_url)
     await client.ask("x")
-    session = client._session
+    session = client._runtime.transport.session
     await client.aclose()
     await client.aclose()
     assert session is not None and session.closed
@@ -146,7 +146,7 @@ async def test_aclose_is_idempotent_and_closes_pool(emulator: Emulator) -> None:
 async def test_session_is_created_lazily_in_the_loop() -> None:
     """Constructing a client opens nothing; no session exists until the first call."""
     client = AsyncClient("k")
-    assert client._session is None
+    assert client._runtime.transport.session is None
     await client.aclose()
 
 
@@ -163,7 +163,7 @@ async def test_unclosed_client_warns_resourcewarning(emulator: Emulator) -> None
     """A client that opened a session and is collected unclosed warns ResourceWarning."""
     client = AsyncClient(API_KEY, base_url=emulator.base_url)
     await client.ask("x")
-    session = client._session
+    session = client._runtime.transport.session
     assert session is not None
     with pytest.warns(ResourceWarning, match="never closed"):
         client.__del__()
@@ -178,7 +178,7 @@ def test_one_client_two_loops_is_a_clear_error(emulator: Emulator) -> None:
     errors: list[BaseException] = []
 
     async def first() -> None:
-        client._bind()
+        client._runtime.transport.bind()
 
     async def second() -> None:
         try:
@@ -204,7 +204,7 @@ async def test_default_headers_and_extra_headers_are_sent(emulator: Emulator) ->
     async with AsyncClient(
         API_KEY, base_url=emulator.base_url, default_headers={"X-Team": "vision"}
     ) as client:
-        await client.chat("m", [dv.user("h")], extra_headers={"X-Trace": "t1"})
+        await client.chat(dv.MODEL_VISION_PRO, [dv.user("h")], extra_headers={"X-Trace": "t1"})
     headers = emulator.requests[-1].headers
     assert headers["x-team"] == "vision" and headers["x-trace"] == "t1"
     assert headers["user-agent"].startswith("doubao-vision/")
@@ -222,7 +222,7 @@ async def test_unknown_response_fields_stay_reachable() -> None:
     completion = parse_completion(
         {
             "id": "x",
-            "model": "m",
+            "model": dv.MODEL_VISION_PRO,
             "created": 1,
             "object": "chat.completion",
             "brand_new": [1],

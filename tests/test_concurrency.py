@@ -32,7 +32,7 @@ async def test_2000_gathered_chats_share_64_connections() -> None:
             async def watch() -> None:
                 nonlocal peak_acquired
                 while not watcher_done.is_set():
-                    session = client._session
+                    session = client._runtime.transport.session
                     if session is not None and session.connector is not None:
                         acquired = len(session.connector._acquired)  # type: ignore[attr-defined]
                         peak_acquired = max(peak_acquired, acquired)
@@ -75,6 +75,9 @@ async def test_max_concurrency_bounds_calls_in_flight() -> None:
     ):
         headers = {"X-Emulator-Fault": dv.emulator.Fault.slow(0.05).to_header()}
         await asyncio.gather(
-            *(client.chat("m", [dv.user("a b")], extra_headers=headers) for _ in range(30))
+            *(
+                client.chat(dv.MODEL_VISION_PRO, [dv.user("a b")], extra_headers=headers)
+                for _ in range(30)
+            )
         )
     assert emulator.peak_connections <= 3

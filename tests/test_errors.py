@@ -139,7 +139,7 @@ async def test_connection_refused_is_connection_error() -> None:
 
 async def test_200_with_error_body_raises(no_retry: AsyncClient, emulator: Emulator) -> None:
     """A 200 whose JSON body is an error object raises the error its code means."""
-    from doubao_vision._errors import error_from_payload
+    from doubao_vision._answers import error_from_payload
 
     error = error_from_payload(
         {"error": {"code": "RateLimitExceeded.EndpointRPMExceeded", "message": "slow"}}, status=200

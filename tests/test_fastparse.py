@@ -13,7 +13,11 @@ from doubao_vision._fastparse import fast_structurers
 from doubao_vision._models import ChatCompletion, ChatCompletionChunk
 
 FAST = fast_structurers(
-    _serde.converter, (ChatCompletionChunk, ChatCompletion), _serde._LOCAL_FIELDS
+    _serde.converter,
+    (ChatCompletionChunk, ChatCompletion),
+    local=_serde._LOCAL_FIELDS,
+    is_response_class=_serde.is_response_class,
+    accepted=_serde.ACCEPTED,
 )
 
 scalars = st.one_of(

@@ -112,7 +112,7 @@ async def test_every_request_field_is_sent(
     """Every supported field reaches the wire with its API name; None fields are omitted."""
     tools = [{"type": "function", "function": {"name": "zoom", "parameters": {"type": "object"}}}]
     await client.chat(
-        "m",
+        dv.MODEL_VISION_PRO,
         [dv.user("x", png, detail="high", image_pixel_limit=ImagePixelLimit(3136, 1_000_000))],
         temperature=0.2,
         top_p=0.9,
@@ -146,7 +146,9 @@ async def test_every_request_field_is_sent(
 
 async def test_thinking_enabled_returns_reasoning(client: AsyncClient) -> None:
     """thinking enabled: reasoning_content and reasoning_tokens come back typed."""
-    completion = await client.chat("m", [dv.user("x")], thinking={"type": "enabled"})
+    completion = await client.chat(
+        dv.MODEL_VISION_PRO, [dv.user("x")], thinking={"type": "enabled"}
+    )
     assert completion.reasoning.startswith("Looking at")
     assert completion.usage is not None and completion.usage.reasoning_tokens > 0
 
@@ -154,7 +156,7 @@ async def test_thinking_enabled_returns_reasoning(client: AsyncClient) -> None:
 async def test_tool_calls_parse(client: AsyncClient) -> None:
     """A tool-call answer parses into ToolCall objects with finish_reason tool_calls."""
     tools = [{"type": "function", "function": {"name": "zoom"}}]
-    completion = await client.chat("m", [dv.user("x")], tools=tools)
+    completion = await client.chat(dv.MODEL_VISION_PRO, [dv.user("x")], tools=tools)
     call = completion.choices[0].message.tool_calls
     assert call and call[0].function.name == "zoom" and call[0].function.arguments
     assert completion.finish_reason == "tool_calls" and completion.text == ""
@@ -162,9 +164,9 @@ async def test_tool_calls_parse(client: AsyncClient) -> None:
 
 async def test_assistant_history_round_trips(client: AsyncClient, emulator: Emulator) -> None:
     """A returned message can be sent back as history; reasoning_content is not resent."""
-    first = await client.chat("m", [dv.user("x")], thinking="enabled")
+    first = await client.chat(dv.MODEL_VISION_PRO, [dv.user("x")], thinking="enabled")
     history = [dv.user("x"), first.choices[0].message, dv.user("again")]
-    await client.chat("m", history)
+    await client.chat(dv.MODEL_VISION_PRO, history)
     sent = emulator.requests[-1].body["messages"][1]
     assert sent["role"] == "assistant" and "reasoning_content" not in sent
 
@@ -172,7 +174,7 @@ async def test_assistant_history_round_trips(client: AsyncClient, emulator: Emul
 async def test_video_part_is_sent(client: AsyncClient, emulator: Emulator) -> None:
     """A VideoPart goes out as video_url with fps; fps outside [0.2, 5] is refused."""
     part = dv.VideoPart(dv.VideoURL("https://e.x/v.mp4", fps=2))
-    await client.chat("m", [dv.UserMessage([part, dv.TextPart("what happens")])])
+    await client.chat(dv.MODEL_VISION_PRO, [dv.UserMessage([part, dv.TextPart("what happens")])])
     assert emulator.requests[-1].body["messages"][0]["content"][0] == {
         "type": "video_url",
         "video_url": {"url": "https://e.x/v.mp4", "fps": 2},

@@ -69,10 +69,10 @@ async def test_same_client_request_id_on_every_attempt(
 ) -> None:
     """All attempts of one call send the same X-Client-Request-Id; calls differ."""
     emulator.script(Fault.error(500), Fault.error(503))
-    await client.chat("m", [dv.user("x")])
+    await client.chat(dv.MODEL_VISION_PRO, [dv.user("x")])
     ids = [r.headers["x-client-request-id"] for r in emulator.requests]
     assert len(ids) == 3 and len(set(ids)) == 1
-    await client.chat("m", [dv.user("x")])
+    await client.chat(dv.MODEL_VISION_PRO, [dv.user("x")])
     assert emulator.requests[-1].headers["x-client-request-id"] != ids[0]
 
 

@@ -67,7 +67,7 @@ async def test_500_broken_streams_leak_nothing(emulator: Emulator) -> None:
         retry=dv.RetryPolicy(max_retries=0),
     ) as client:
         outcomes = await asyncio.gather(*(_one(client, emulator, rng, i) for i in range(500)))
-        session = client._session
+        session = client._runtime.transport.session
         assert session is not None
         connector = session.connector
         assert connector is not None

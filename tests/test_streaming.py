@@ -115,7 +115,11 @@ async def test_break_closes_and_frees_the_slot(emulator: Emulator) -> None:
                     break
         # With one connection, a leaked stream would make this hang.
         assert await asyncio.wait_for(client.ask("after"), 5) == "prompt: after"
-        connector = client._session.connector if client._session else None
+        connector = (
+            client._runtime.transport.session.connector
+            if client._runtime.transport.session
+            else None
+        )
         assert connector is not None and not connector._acquired  # type: ignore[attr-defined]
 
 

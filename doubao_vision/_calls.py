@@ -1,0 +1,199 @@
+"""Call: one logical call (chat, stream or model list), with its retries.
+
+A call holds one in-flight slot from admission to its end (a stream's whole
+life), passes the rate limiter before every attempt, retries what
+:mod:`._retry` says to retry, and keeps the client's usage totals. It is the
+one place per-attempt behaviour attaches (logging, tracing, response info),
+for every kind of call alike.
+
+``Runtime`` is what every call of one client shares: the transport, the slot
+semaphore, the rate limiter and the usage totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ._config import RetryPolicy, Timeout
+from ._exceptions import APIStatusError, DoubaoVisionError, RateLimitError
+from ._retry import retry_delay
+from ._transport import Transport
+from ._usage import UsageTotals
+
+if TYPE_CHECKING:
+    from ._request import ChatRequest
+
+__all__ = ["Call", "Limiter", "Runtime", "new_client_request_id"]
+
+log = logging.getLogger("doubao_vision")
+
+T = TypeVar("T")
+
+
+class Limiter(Protocol):
+    """What a call needs of a rate limiter (:class:`RateLimiter`, or a cluster-wide one)."""
+
+    async def acquire(self, request: ChatRequest | None) -> None: ...
+
+    def cool_down(self, seconds: float) -> None: ...
+
+
+class _RequestIds:
+    """Ark's shape, ``YYYYmmddHHMMSS`` + 20 hex digits, without a syscall per call:
+    a random per-process prefix and a counter, re-seeded in a forked child."""
+
+    __slots__ = ("_count", "_pid", "_prefix")
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._count = 0
+
+    def next(self) -> str:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._prefix = secrets.token_hex(5)
+            self._count = 0
+        self._count += 1
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+        return f"{stamp}{self._prefix}{self._count & 0xFFFFFFFFFF:010x}"
+
+
+new_client_request_id = _RequestIds().next
+
+
+class Runtime:
+    """What the calls of one client share (and ``with_options`` views of it)."""
+
+    __slots__ = ("_max_in_flight", "_slots", "limiter", "transport", "usage")
+
+    def __init__(self, transport: Transport, limiter: Limiter, max_in_flight: int) -> None:
+        self.transport = transport
+        self.limiter = limiter
+        self.usage = UsageTotals()
+        self._max_in_flight = max_in_flight
+        self._slots: asyncio.Semaphore | None = None
+
+    def slots(self) -> asyncio.Semaphore:
+        """The in-flight semaphore, made in the transport's loop on first use."""
+        self.transport.bind()
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_in_flight)
+        return self._slots
+
+
+class Call:
+    """One logical call: ``async with call:`` holds its slot; :meth:`run` retries.
+
+    Args:
+        runtime: the client's shared parts.
+        retry: the retry policy in force for this call.
+        timeout: one attempt's limits.
+        headers: the request headers (the key included; never logged).
+        request: the chat request (for the limiter's token estimate), or None.
+    """
+
+    __slots__ = (
+        "_holds_slot",
+        "_runtime",
+        "client_request_id",
+        "headers",
+        "request",
+        "retries",
+        "retry",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        retry: RetryPolicy,
+        timeout: Timeout,
+        headers: Mapping[str, str],
+        request: ChatRequest | None,
+        client_request_id: str,
+    ) -> None:
+        self._runtime = runtime
+        self.retry = retry
+        self.timeout = timeout
+        self.headers = headers
+        self.request = request
+        self.client_request_id = client_request_id
+        self.retries = 0
+        self._holds_slot = False
+
+    @property
+    def transport(self) -> Transport:
+        return self._runtime.transport
+
+    @property
+    def usage(self) -> UsageTotals:
+        return self._runtime.usage
+
+    async def __aenter__(self) -> Call:
+        await self.enter()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.exit()
+
+    async def enter(self) -> None:
+        """Take a slot, count the call, and pass the rate limiter for the first attempt."""
+        slots = self._runtime.slots()
+        await slots.acquire()
+        self._holds_slot = True
+        try:
+            self._runtime.usage.requests += 1
+            await self._runtime.limiter.acquire(self.request)
+        except BaseException:
+            self.exit()
+            raise
+
+    def exit(self) -> None:
+        """Give the slot back (once, however often it is called)."""
+        if self._holds_slot:
+            self._holds_slot = False
+            slots = self._runtime._slots
+            if slots is not None:
+                slots.release()
+
+    async def run(self, attempt: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``await attempt(*args)`` until it succeeds or its error is final."""
+        while True:
+            try:
+                return await attempt(*args)
+            except DoubaoVisionError as error:
+                await self.retry_or_raise(error)
+
+    async def retry_or_raise(self, error: DoubaoVisionError) -> None:
+        """Sleep before the next attempt (and pass the limiter again), or raise ``error``."""
+        delay = retry_delay(self.retry, self.retries, error)
+        limiter = self._runtime.limiter
+        if isinstance(error, RateLimitError):
+            limiter.cool_down(delay if delay is not None else 0.0)
+        if delay is None:
+            self.failed(error)
+            raise error
+        self.retries += 1
+        self._runtime.usage.retries += 1
+        status = error.status_code if isinstance(error, APIStatusError) else type(error).__name__
+        log.info(
+            "retrying in %.2fs after %s (retry %d of %d, client request id %s)",
+            delay,
+            status,
+            self.retries,
+            self.retry.max_retries,
+            self.client_request_id,
+        )
+        await asyncio.sleep(delay)
+        await limiter.acquire(self.request)
+
+    def failed(self, error: BaseException) -> None:
+        """Count a call that finally failed (a stream may fail after its retries are over)."""
+        self._runtime.usage.add_error(error)
