@@ -26,6 +26,7 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BatchStoppedError,
     ConflictError,
     ContentFilterFinishReasonError,
     DoubaoVisionError,
@@ -44,15 +45,18 @@ from ._exceptions import (
     RequestTooLargeError,
     ResponseValidationError,
     ServiceUnavailableError,
+    StreamClosedError,
     StreamDecodeError,
     StreamTruncatedError,
     UnprocessableEntityError,
     UnsupportedImageFormatError,
 )
+from ._http_info import RateLimitInfo, ResponseInfo
 from ._images import Image, ImageInput
 from ._messages import (
     AssistantMessage,
     ContentPart,
+    Extra,
     FunctionCall,
     ImagePart,
     ImagePixelLimit,
@@ -89,6 +93,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._batch import Batch, BatchInput, BatchResult
+    from ._calls import CallObserver
     from ._client import AsyncClient
     from ._ratelimit import RateLimiter, estimate_tokens
     from ._streaming import AsyncStream
@@ -100,6 +105,7 @@ _LAZY = {
     "AsyncClient": "._client",
     "AsyncStream": "._streaming",
     "Batch": "._batch",
+    "CallObserver": "._calls",
     "BatchInput": "._batch",
     "BatchResult": "._batch",
     "RateLimiter": "._ratelimit",
@@ -141,6 +147,8 @@ __all__ = [
     "Batch",
     "BatchInput",
     "BatchResult",
+    "BatchStoppedError",
+    "CallObserver",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatParams",
@@ -153,6 +161,7 @@ __all__ = [
     "ContentFilterFinishReasonError",
     "ContentPart",
     "DoubaoVisionError",
+    "Extra",
     "FunctionCall",
     "FunctionCallDelta",
     "Image",
@@ -175,13 +184,16 @@ __all__ = [
     "PermissionDeniedError",
     "PromptTokensDetails",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
     "RequestTooLargeError",
+    "ResponseInfo",
     "ResponseValidationError",
     "RetryPolicy",
     "SSEDecoder",
     "ServerSentEvent",
     "ServiceUnavailableError",
+    "StreamClosedError",
     "StreamDecodeError",
     "StreamTruncatedError",
     "SystemMessage",

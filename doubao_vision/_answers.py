@@ -241,6 +241,13 @@ def error_from_response(
     snippet = redact(" ".join(raw[:_SNIPPET].decode("utf-8", "replace").split()), secret)
     more = "..." if len(raw) > _SNIPPET else ""
     message = f"non-JSON error body: {snippet}{more}" if snippet else "empty error body"
+    location = headers.get("Location")
+    if 300 <= status < 400 and location:
+        # The transport follows redirects within the base URL's origin only.
+        message = (
+            f"redirected to {location[:200]!r}, another origin: not followed, so the key and "
+            "images are not sent there; set base_url to the final URL if you trust it"
+        )
     cls = _class_for(status, None, None)
     return cls(
         message,
@@ -265,7 +272,7 @@ def read_completion(
         APIStatusError: an error status, or an error body with status 200.
         ResponseValidationError: the body is not JSON or not a completion.
     """
-    if status >= 400:
+    if status >= 300:  # a redirect we did not follow is an error too
         raise error_from_response(
             status, headers, raw, client_request_id=client_request_id, secret=secret
         )

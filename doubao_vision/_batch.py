@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import attrs
 
 from ._config import Timeout
-from ._exceptions import DoubaoVisionError, InvalidRequestError
+from ._exceptions import BatchStoppedError, DoubaoVisionError, InvalidRequestError
 from ._models import ChatCompletion
 from ._request import ChatRequest
+from ._retry import cannot_succeed
 from ._validate import check_at_least
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class BatchResult:
 def _to_request(item: object) -> ChatRequest:
     if isinstance(item, ChatRequest):
         return item
+    if isinstance(item, _Unbuilt):
+        raise item.error
     if not isinstance(item, Mapping):
         raise InvalidRequestError(
             "a batch item must be a ChatRequest or a mapping of chat() arguments "
@@ -76,6 +79,13 @@ def _to_request(item: object) -> ChatRequest:
         raise
     except (TypeError, ValueError) as exc:  # a missing or unknown argument, say
         raise InvalidRequestError(f"bad batch item: {exc}") from None
+
+
+@attrs.frozen
+class _Unbuilt:
+    """An input item that raised while it was being made."""
+
+    error: DoubaoVisionError
 
 
 class _Source:
@@ -92,16 +102,23 @@ class _Source:
             self._sync = iter(items)
 
     async def pull(self) -> tuple[bool, object]:
-        """``(True, item)``, or ``(False, None)`` once the input is exhausted."""
-        if self._sync is not None:
-            for item in self._sync:
-                return True, item
-            return False, None
-        assert self._async is not None
+        """``(True, item)``, or ``(False, None)`` once the input is exhausted.
+
+        An item the input failed to build (a generator that raised one of our
+        errors, e.g. an ImageNotFoundError from ``user()``) comes back as that
+        error, to become the item's result; a generator that raised ends there.
+        """
         try:
+            if self._sync is not None:
+                for item in self._sync:
+                    return True, item
+                return False, None
+            assert self._async is not None
             return True, await anext(self._async)
-        except StopAsyncIteration:
+        except (StopIteration, StopAsyncIteration):
             return False, None
+        except DoubaoVisionError as error:
+            return True, _Unbuilt(error)
 
     async def aclose(self) -> None:
         close = getattr(self._async, "aclose", None)
@@ -180,6 +197,13 @@ class Batch:
     async def aclose(self) -> None:
         """Stop the run: cancel what is in flight and wait for it. Idempotent."""
         self._closed = True
+        await self.aclose_running()
+        source, self._source = self._source, None
+        if source is not None:
+            await source.aclose()
+
+    async def aclose_running(self) -> None:
+        """Cancel the calls in flight and wait for them (their connections close)."""
         running, self._running = self._running, set()
         for task in running:
             task.cancel()
@@ -188,9 +212,6 @@ class Batch:
             for task in running:
                 if not task.cancelled():
                     task.exception()  # retrieved, so asyncio does not log it
-        source, self._source = self._source, None
-        if source is not None:
-            await source.aclose()
 
     async def _ordered(self) -> list[BatchResult]:
         slots: list[BatchResult | None] = []
@@ -211,6 +232,7 @@ class Batch:
         # where asyncio.wait would re-register on every pending task each time.
         finished: asyncio.Queue[asyncio.Task[BatchResult]] = asyncio.Queue()
         running = self._running
+        items: dict[asyncio.Task[BatchResult], tuple[int, object]] = {}
         index = 0
         exhausted = False
         try:
@@ -223,17 +245,54 @@ class Batch:
                     task = loop.create_task(self._one(index, item))
                     task.add_done_callback(finished.put_nowait)
                     running.add(task)
+                    items[task] = (index, item)
                     index += 1
                 if not running or self._closed:
                     return
                 task = await finished.get()
                 running.discard(task)
+                del items[task]
                 result = task.result()  # anything but a DoubaoVisionError is a bug: raise it
                 if self.fail_fast and result.error is not None:
                     raise result.error
                 yield result
+                if result.error is not None and cannot_succeed(result.error):
+                    async for stopped in self._stop(result, items, source, index):
+                        yield stopped
+                    return
         finally:
             await self.aclose()
+
+    async def _stop(
+        self,
+        failed: BatchResult,
+        in_flight: dict[asyncio.Task[BatchResult], tuple[int, object]],
+        source: _Source,
+        next_index: int,
+    ) -> AsyncGenerator[BatchResult, None]:
+        """After an error no item can get past: cancel what is in flight and report
+        it and every item not yet pulled as not sent, with the cause; nothing more
+        is read or uploaded."""
+        cause = failed.error
+        assert cause is not None
+        message = (
+            f"not sent: the batch stopped after item {failed.index} failed with "
+            f"{type(cause).__name__} ({cause})"
+        )
+        pending = dict(in_flight)
+        await self.aclose_running()
+        for task, (index, item) in sorted(pending.items(), key=lambda pair: pair[1][0]):
+            if task.done() and not task.cancelled() and task.exception() is None:
+                yield task.result()  # it finished before the cancel reached it
+            else:
+                yield BatchResult(index, item, None, BatchStoppedError(message, cause=cause))
+        index = next_index
+        while True:
+            more, item = await source.pull()
+            if not more:
+                return
+            yield BatchResult(index, item, None, BatchStoppedError(message, cause=cause))
+            index += 1
 
     async def _one(self, index: int, item: object) -> BatchResult:
         try:

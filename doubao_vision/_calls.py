@@ -17,11 +17,12 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._config import RetryPolicy, Timeout
 from ._exceptions import APIStatusError, DoubaoVisionError, RateLimitError
+from ._http_info import NO_HEADERS, RateLimitInfo, ResponseInfo, read_only_headers
 from ._retry import retry_delay
 from ._transport import Transport
 from ._usage import UsageTotals
@@ -29,11 +30,32 @@ from ._usage import UsageTotals
 if TYPE_CHECKING:
     from ._request import ChatRequest
 
-__all__ = ["Call", "Limiter", "Runtime", "new_client_request_id"]
+__all__ = ["Call", "CallObserver", "Limiter", "Runtime", "new_client_request_id"]
 
 log = logging.getLogger("doubao_vision")
 
 T = TypeVar("T")
+
+
+class CallObserver(Protocol):
+    """Hooks every call runs through (logging and tracing attach here, once).
+
+    Each hook must be cheap and must not raise. ``call`` carries the state:
+    ``kind``, ``method``, ``url``, ``request``, ``client_request_id``,
+    ``retries``, ``started_at``/``attempt_started_at`` (``time.perf_counter``),
+    ``status``/``response_headers`` of the last answered attempt, ``body_size``,
+    and for streams ``first_chunk_at`` and ``chunks``.
+    """
+
+    def call_started(self, call: Call) -> None: ...
+
+    def attempt_answered(self, call: Call) -> None: ...
+
+    def attempt_failed(self, call: Call, error: DoubaoVisionError, delay: float | None) -> None:
+        """An attempt failed; ``delay`` is the wait before the next one, None if final."""
+
+    def call_finished(self, call: Call, result: object, error: BaseException | None) -> None:
+        """The call ended: ``result`` (a completion, a model list) or ``error``."""
 
 
 class Limiter(Protocol):
@@ -71,12 +93,19 @@ new_client_request_id = _RequestIds().next
 class Runtime:
     """What the calls of one client share (and ``with_options`` views of it)."""
 
-    __slots__ = ("_max_in_flight", "_slots", "limiter", "transport", "usage")
+    __slots__ = ("_max_in_flight", "_slots", "limiter", "observers", "transport", "usage")
 
-    def __init__(self, transport: Transport, limiter: Limiter, max_in_flight: int) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        limiter: Limiter,
+        max_in_flight: int,
+        observers: Sequence[CallObserver] = (),
+    ) -> None:
         self.transport = transport
         self.limiter = limiter
         self.usage = UsageTotals()
+        self.observers = tuple(observers)
         self._max_in_flight = max_in_flight
         self._slots: asyncio.Semaphore | None = None
 
@@ -100,14 +129,27 @@ class Call:
     """
 
     __slots__ = (
+        "_finished",
         "_holds_slot",
+        "_observers",
         "_runtime",
+        "attempt_started_at",
+        "body_size",
+        "chunks",
         "client_request_id",
+        "ended_at",
+        "first_chunk_at",
         "headers",
+        "kind",
+        "method",
         "request",
+        "response_headers",
         "retries",
         "retry",
+        "started_at",
+        "status",
         "timeout",
+        "url",
     )
 
     def __init__(
@@ -118,15 +160,31 @@ class Call:
         headers: Mapping[str, str],
         request: ChatRequest | None,
         client_request_id: str,
+        *,
+        kind: str,
+        method: str,
+        url: str,
     ) -> None:
         self._runtime = runtime
+        self._observers = runtime.observers
         self.retry = retry
         self.timeout = timeout
         self.headers = headers
         self.request = request
         self.client_request_id = client_request_id
+        self.kind = kind
+        self.method = method
+        self.url = url
         self.retries = 0
+        self.body_size: int | None = None
+        self.status: int | None = None
+        self.response_headers: Mapping[str, str] = NO_HEADERS
+        self.started_at = self.attempt_started_at = time.perf_counter()
+        self.ended_at: float | None = None
+        self.first_chunk_at: float | None = None
+        self.chunks = 0
         self._holds_slot = False
+        self._finished = False
 
     @property
     def transport(self) -> Transport:
@@ -140,11 +198,13 @@ class Call:
         await self.enter()
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.exit()
+    async def __aexit__(self, exc_type: object, error: BaseException | None, tb: object) -> None:
+        self.finish(None, error)
 
     async def enter(self) -> None:
         """Take a slot, count the call, and pass the rate limiter for the first attempt."""
+        for observer in self._observers:
+            observer.call_started(self)
         slots = self._runtime.slots()
         await slots.acquire()
         self._holds_slot = True
@@ -163,17 +223,51 @@ class Call:
             if slots is not None:
                 slots.release()
 
+    def finish(self, result: object, error: BaseException | None) -> None:
+        """The call is over: tell the observers (once) and give the slot back."""
+        if not self._finished:
+            self._finished = True
+            self.ended_at = time.perf_counter()
+            for observer in self._observers:
+                observer.call_finished(self, result, error)
+        self.exit()
+
     async def run(self, attempt: Callable[..., Awaitable[T]], *args: Any) -> T:
         """``await attempt(*args)`` until it succeeds or its error is final."""
         while True:
+            self.attempt_started_at = time.perf_counter()
             try:
                 return await attempt(*args)
             except DoubaoVisionError as error:
                 await self.retry_or_raise(error)
 
+    def answered(self, status: int, headers: Mapping[str, str]) -> None:
+        """An attempt's response headers arrived (called by the attempt)."""
+        self.status = status
+        self.response_headers = headers
+        for observer in self._observers:
+            observer.attempt_answered(self)
+
+    def response_info(self) -> ResponseInfo:
+        """What ``result.http`` shows of this call."""
+        headers = self.response_headers
+        ended = self.ended_at
+        first = self.first_chunk_at
+        return ResponseInfo(
+            status_code=self.status or 0,
+            headers=read_only_headers(headers),
+            elapsed=None if ended is None else ended - self.started_at,
+            attempts=self.retries + 1,
+            time_to_first_chunk=None if first is None else first - self.started_at,
+            chunks=self.chunks,
+            rate_limit=RateLimitInfo.from_headers(headers),
+        )
+
     async def retry_or_raise(self, error: DoubaoVisionError) -> None:
         """Sleep before the next attempt (and pass the limiter again), or raise ``error``."""
         delay = retry_delay(self.retry, self.retries, error)
+        for observer in self._observers:
+            observer.attempt_failed(self, error, delay)
         limiter = self._runtime.limiter
         if isinstance(error, RateLimitError):
             limiter.cool_down(delay if delay is not None else 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -11,7 +12,7 @@ import attrs
 
 from ._answers import error_from_response, read_completion, read_model_ids
 from ._body import encode_body
-from ._calls import Call, Limiter, Runtime, new_client_request_id
+from ._calls import Call, CallObserver, Limiter, Runtime, new_client_request_id
 from ._config import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -23,16 +24,17 @@ from ._config import (
     Timeout,
     to_timeout,
 )
-from ._exceptions import MissingAPIKeyError
+from ._exceptions import InvalidRequestError, MissingAPIKeyError
 from ._images import ImageInput
-from ._messages import Detail, Message, SystemMessage, TextPart, user
+from ._messages import Detail, Message, SystemMessage, TextPart, load_image_argument, user
 from ._models import ChatCompletion, ChatCompletionChunk
+from ._observe import default_observers
 from ._ratelimit import RateLimiter
-from ._request import ChatParams, ChatRequest
+from ._request import ChatParams, ChatRequest, check_params
 from ._streaming import AsyncStream
 from ._transport import Transport
 from ._usage import UsageTotals
-from ._validate import check_at_least
+from ._validate import check_at_least, check_base_url
 
 if TYPE_CHECKING:
     import aiohttp
@@ -41,6 +43,11 @@ if TYPE_CHECKING:
     from ._batch import Batch, BatchInput
 
 __all__ = ["AsyncClient"]
+
+
+def body_size(body: Any) -> int | None:
+    """Bytes a request body puts on the wire (a spliced body knows its size)."""
+    return len(body) if isinstance(body, bytes) else getattr(body, "size", None)
 
 
 class AsyncClient:
@@ -63,8 +70,14 @@ class AsyncClient:
         limits: a full :class:`Limits`; ``max_connections`` overrides its size.
         rpm: client-side limit on requests per minute (shared by every call).
         tpm: client-side limit on estimated tokens per minute.
-        rate_limiter: a :class:`RateLimiter` to share between clients; it also
-            makes the whole client cool down after a 429 (always on).
+        rate_limiter: a :class:`RateLimiter` to share between clients (or any
+            object with its ``acquire``/``cool_down``, such as the cluster-wide one
+            in ``doubao_vision.ray``); it also makes the whole client cool down
+            after a 429 (always on).
+        trust_env: honour ``HTTP(S)_PROXY`` and ``NO_PROXY`` (the default, as
+            openai-python does); ``False`` ignores them.
+        trace_configs: aiohttp ``TraceConfig`` objects, for connection-level events.
+        observers: extra :class:`CallObserver` hooks run by every call.
 
     Use ``async with AsyncClient() as client:`` or ``await client.aclose()``.
     One client belongs to one event loop; make one per loop.
@@ -85,11 +98,15 @@ class AsyncClient:
         limits: Limits | None = None,
         rpm: float | None = None,
         tpm: float | None = None,
-        rate_limiter: RateLimiter | None = None,
+        rate_limiter: Limiter | None = None,
+        trust_env: bool = True,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        observers: Sequence[CallObserver] = (),
     ) -> None:
         self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        self._is_view = False
         url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-        self.base_url = url.rstrip("/")
+        self.base_url = check_base_url(url)
         self._chat_url = f"{self.base_url}/chat/completions"
         self.timeout = to_timeout(timeout)
         retry = retry or RetryPolicy()
@@ -101,9 +118,42 @@ class AsyncClient:
         if max_concurrency is not None:
             check_at_least("max_concurrency", max_concurrency, 1)
         self._default_headers = dict(default_headers or {})
-        transport = Transport(limits, session=session)
+        transport = Transport(
+            limits, session=session, trust_env=trust_env, trace_configs=trace_configs
+        )
         limiter: Limiter = rate_limiter or RateLimiter(rpm=rpm, tpm=tpm)
-        self._runtime = Runtime(transport, limiter, max_concurrency or limits.max_connections)
+        self._runtime = Runtime(
+            transport,
+            limiter,
+            max_concurrency or limits.max_connections,
+            observers=[*default_observers(), *observers],
+        )
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> AsyncClient:
+        """A view of this client with other per-call options.
+
+        It shares the pool, the in-flight limit, the rate limiter and the usage
+        totals (``view.usage is client.usage``); closing either closes the pool.
+        ``default_headers`` are added to (and override) the client's own.
+        """
+        view = copy.copy(self)
+        view._is_view = True
+        if timeout is not None:
+            view.timeout = to_timeout(timeout)
+        if retry is not None:
+            view.retry = retry
+        if max_retries is not None:
+            view.retry = attrs.evolve(view.retry, max_retries=max_retries)
+        if default_headers:
+            view._default_headers = {**self._default_headers, **default_headers}
+        return view
 
     # -- lifecycle -------------------------------------------------------
 
@@ -133,6 +183,8 @@ class AsyncClient:
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         runtime = getattr(self, "_runtime", None)
+        if getattr(self, "_is_view", True):
+            return  # a with_options view: the client it came from owns the pool
         if runtime is not None and runtime.transport.has_open_session:
             _warn(
                 f"{self!r} was never closed: use 'async with AsyncClient()' "
@@ -143,7 +195,14 @@ class AsyncClient:
             )
 
     def _call(
-        self, request: ChatRequest | None, timeout: Timeout | float | None, accept: str
+        self,
+        request: ChatRequest | None,
+        timeout: Timeout | float | None,
+        accept: str,
+        *,
+        kind: str,
+        method: str,
+        url: str,
     ) -> Call:
         """A new call with its headers; no key is a :class:`MissingAPIKeyError` now."""
         if not self._api_key:
@@ -162,7 +221,17 @@ class AsyncClient:
             headers.update(request.extra_headers)
         headers["Authorization"] = f"Bearer {self._api_key}"
         effective = self.timeout if timeout is None else to_timeout(timeout)
-        return Call(self._runtime, self.retry, effective, headers, request, client_request_id)
+        return Call(
+            self._runtime,
+            self.retry,
+            effective,
+            headers,
+            request,
+            client_request_id,
+            kind=kind,
+            method=method,
+            url=url,
+        )
 
     # -- public calls ----------------------------------------------------
 
@@ -181,6 +250,7 @@ class AsyncClient:
             APIStatusError: the server said no (a subclass per status).
             APIConnectionError: no complete answer arrived (after retries).
         """
+        check_params(params)
         request = ChatRequest(model=model, messages=messages, **params)
         return await self.send(request, timeout=timeout)
 
@@ -188,11 +258,16 @@ class AsyncClient:
         self, request: ChatRequest, *, timeout: Timeout | float | None = None
     ) -> ChatCompletion:
         """Send a prepared :class:`ChatRequest` and return its completion."""
-        call = self._call(request, timeout, "application/json")
+        call = self._call(
+            request, timeout, "application/json", kind="chat", method="POST", url=self._chat_url
+        )
         body = encode_body(request.to_payload(stream=False))
+        call.body_size = body_size(body)
         async with call:
             completion = await call.run(self._chat_once, call, body)
-        self._runtime.usage.add_completion(completion.usage)
+            self._runtime.usage.add_completion(completion.usage)
+            call.finish(completion, None)
+        object.__setattr__(completion, "http", call.response_info())
         return completion
 
     async def _chat_once(self, call: Call, body: Any) -> ChatCompletion:
@@ -204,6 +279,7 @@ class AsyncClient:
             timeout=call.timeout,
             client_request_id=call.client_request_id,
         )
+        call.answered(answer.status, answer.headers)
         return read_completion(
             answer.status, answer.headers, answer.body, call.client_request_id, self._api_key
         )
@@ -218,9 +294,24 @@ class AsyncClient:
         timeout: Timeout | float | None = None,
         **params: Unpack[ChatParams],
     ) -> str:
-        """The one-liner: ``await client.ask("What is this?", "cat.png")`` -> the answer text."""
+        """The one-liner: ``await client.ask("What is this?", "cat.png")`` -> the answer text.
+
+        Every positional argument after the prompt is an image: a path to an
+        existing file, an http(s)/data/file URL, bytes, a ``pathlib.Path`` or an
+        :class:`Image`. Files are read off the event loop.
+
+        Raises:
+            ImageError: an image argument is none of those (a second prompt, a
+                model id, a missing file, a folder): nothing is sent.
+        """
+        check_params(params)
+        if not isinstance(prompt, str):
+            raise InvalidRequestError(
+                f"ask(prompt, *images): the prompt must be a str, got {type(prompt).__name__}"
+            )
+        loaded = [await load_image_argument(item, index) for index, item in enumerate(images, 1)]
         messages: list[Message] = [SystemMessage(system)] if system else []
-        messages.append(user(TextPart(prompt), *images, detail=detail))
+        messages.append(user(TextPart(prompt), *loaded, detail=detail))
         completion = await self.chat(model, messages, timeout=timeout, **params)
         return completion.text
 
@@ -237,6 +328,7 @@ class AsyncClient:
         The request is checked now (bad input raises here); it is sent on
         ``async with`` or the first ``async for``.
         """
+        check_params(params)
         request = ChatRequest(model=model, messages=messages, **params)
         return self.stream_request(request, timeout=timeout)
 
@@ -244,8 +336,11 @@ class AsyncClient:
         self, request: ChatRequest, *, timeout: Timeout | float | None = None
     ) -> AsyncStream[ChatCompletionChunk]:
         """Stream a prepared :class:`ChatRequest`."""
-        call = self._call(request, timeout, "text/event-stream")
+        call = self._call(
+            request, timeout, "text/event-stream", kind="stream", method="POST", url=self._chat_url
+        )
         body = encode_body(request.to_payload(stream=True))
+        call.body_size = body_size(body)
         return AsyncStream(call, self._chat_url, body, self._api_key)
 
     def batch(
@@ -268,19 +363,23 @@ class AsyncClient:
 
     async def models(self) -> list[str]:
         """The model ids the gateway lists (``GET /models``)."""
-        call = self._call(None, None, "application/json")
+        url = f"{self.base_url}/models"
+        call = self._call(None, None, "application/json", kind="models", method="GET", url=url)
         async with call:
-            return await call.run(self._models_once, call)
+            ids = await call.run(self._models_once, call)
+            call.finish(ids, None)
+        return ids
 
     async def _models_once(self, call: Call) -> list[str]:
         answer = await call.transport.request(
             "GET",
-            f"{self.base_url}/models",
+            call.url,
             headers=call.headers,
             timeout=call.timeout,
             client_request_id=call.client_request_id,
         )
-        if answer.status >= 400:
+        call.answered(answer.status, answer.headers)
+        if answer.status >= 300:
             raise error_from_response(
                 answer.status,
                 answer.headers,

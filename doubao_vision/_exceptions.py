@@ -17,6 +17,7 @@
     ├── ActionParseError (ValueError)        UI-TARS text outside the action grammar
     ├── StreamDecodeError                    an SSE body that is not valid UTF-8
     ├── StreamClosedError                    read from a stream you closed (break, aclose)
+    ├── BatchStoppedError                    a batch item not sent: an earlier one cannot succeed
     ├── APIConnectionError                   transport failures
     │   ├── APITimeoutError (TimeoutError)
     │   └── StreamTruncatedError             body ended without [DONE] or finish_reason
@@ -51,6 +52,7 @@ __all__ = [
     "ActionParseError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchStoppedError",
     "ConflictError",
     "ContentFilterFinishReasonError",
     "DoubaoVisionError",
@@ -210,6 +212,20 @@ class ActionParseError(DoubaoVisionError, ValueError):
     def __init__(self, message: str, *, line: str) -> None:
         super().__init__(message)
         self.line = line
+
+
+class BatchStoppedError(DoubaoVisionError):
+    """This batch item was not sent (or was cut off): an earlier item failed with an
+    error no item can get past (a bad key, no access, an unknown model, no quota).
+
+    Attributes:
+        cause: that error (also the ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, cause: DoubaoVisionError) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.__cause__ = cause
 
 
 class StreamClosedError(DoubaoVisionError):

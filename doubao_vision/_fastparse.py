@@ -13,7 +13,7 @@ runs as before, so results and errors are unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType, MemberDescriptorType
+from types import MemberDescriptorType
 from typing import Any, Union, get_args, get_origin
 
 import attrs
@@ -54,7 +54,7 @@ def _fast_structure_fn(
         "_Slow": _Slow,
         "_M": _MISSING,
         "_cls": cls,
-        "_Proxy": MappingProxyType,
+        "_Proxy": type(attrs.fields_dict(cls)["extra"].default),  # the class's own Extra type
         "_known": frozenset(f.name for f in fields),
     }
     names["_type"] = type

@@ -6,14 +6,22 @@ Validators mirror the limits the API enforces, so bad input fails here, with an
 
 from __future__ import annotations
 
+import asyncio
 import os
-from types import MappingProxyType
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
 
-from ._exceptions import InvalidRequestError
-from ._facts import IMAGE_SUFFIXES, MAX_IMAGE_PIXEL_LIMIT, MIN_IMAGE_PIXEL_LIMIT
+from ._exceptions import ImageNotFoundError, InvalidRequestError
+from ._facts import (
+    IMAGE_SUFFIXES,
+    MAX_IMAGE_PIXEL_LIMIT,
+    MIN_IMAGE_PIXEL_LIMIT,
+    MODELS,
+    RETIRED_MODELS,
+)
 from ._images import Image, ImageInput, to_image
 from ._validate import one_of
 
@@ -23,6 +31,7 @@ __all__ = [
     "AssistantMessage",
     "ContentPart",
     "Detail",
+    "Extra",
     "FunctionCall",
     "ImagePart",
     "ImagePixelLimit",
@@ -36,6 +45,8 @@ __all__ = [
     "VideoPart",
     "VideoURL",
     "assistant",
+    "load_image_argument",
+    "model_like",
     "system",
     "tool",
     "user",
@@ -43,7 +54,34 @@ __all__ = [
 
 Detail = Literal["low", "high", "auto"]
 DETAILS: frozenset[str] = frozenset({"low", "high", "auto"})
-NO_EXTRA: MappingProxyType[str, Any] = MappingProxyType({})
+
+
+class Extra(Mapping[str, Any]):
+    """Fields the server sent that we do not model: read-only, and (unlike
+    ``types.MappingProxyType``) it pickles and deep-copies."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data = dict(data) if data else {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Extra({self._data!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Extra, (self._data,)
+
+
+NO_EXTRA = Extra()
 
 
 def _url_for_image(value: str | Image) -> str | Image:
@@ -132,7 +170,7 @@ ContentPart = TextPart | ImagePart | VideoPart
 class FunctionCall:
     name: str | None = None
     arguments: str = ""
-    extra: MappingProxyType[str, Any] = attrs.field(default=NO_EXTRA, repr=False, eq=False)
+    extra: Extra = attrs.field(default=NO_EXTRA, repr=False, eq=False)
 
 
 @attrs.frozen
@@ -140,7 +178,7 @@ class ToolCall:
     id: str
     function: FunctionCall
     type: str = "function"
-    extra: MappingProxyType[str, Any] = attrs.field(default=NO_EXTRA, repr=False, eq=False)
+    extra: Extra = attrs.field(default=NO_EXTRA, repr=False, eq=False)
 
 
 @attrs.frozen
@@ -169,7 +207,7 @@ class AssistantMessage:
     tool_calls: list[ToolCall] | None = None
     name: str | None = None
     role: Literal["assistant"] = "assistant"
-    extra: MappingProxyType[str, Any] = attrs.field(default=NO_EXTRA, repr=False, eq=False)
+    extra: Extra = attrs.field(default=NO_EXTRA, repr=False, eq=False)
 
 
 @attrs.frozen
@@ -191,7 +229,7 @@ def user(
 
     Args:
         content: text, images (an :class:`Image`, a ``pathlib.Path``, ``bytes``,
-            or a str that is an http(s)/data URL or a path ending in an image
+            or a str that is an http(s)/data/file URL or a path ending in an image
             extension such as ``cat.png``), or ready content parts. Any other
             ``str`` is text; wrap it in :class:`TextPart` (or a path in
             ``pathlib.Path``) to be explicit.
@@ -201,12 +239,15 @@ def user(
     Raises:
         ImageError: an image is missing, unreadable, of an unknown format, or
             outside the size limits.
+        InvalidRequestError: a str that could be either (a folder's path, a
+            data URL that is not an image, a sentence ending in ``cat.png``
+            when no such file exists): say which with ``TextPart``/``Path``.
     """
     parts: list[ContentPart] = []
     for item in content:
         if isinstance(item, (TextPart, ImagePart, VideoPart)):
             parts.append(item)
-        elif isinstance(item, str) and not _looks_like_image_ref(item):
+        elif isinstance(item, str) and not _is_image_ref(item):
             parts.append(TextPart(item))
         else:
             image = to_image(item)
@@ -214,18 +255,91 @@ def user(
     return UserMessage(parts)
 
 
-def _looks_like_image_ref(text: str) -> bool:
-    """A URL, or a path: one line ending in an image extension, either naming a
-    directory or holding no spaces ("cat.png", "shots/day 1.jpg").
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
-    Decided from the text alone: no stat() per prompt, and a mistyped file name
-    is an ImageNotFoundError rather than a question sent about nothing.
+
+def _is_image_ref(text: str) -> bool:
+    """Is this str an image (a URL or a path) rather than text? Refuses to guess.
+
+    Decided from the text, with a stat() only for the few strs that could be
+    either: a mistyped file name is an ImageNotFoundError rather than a question
+    sent about nothing.
     """
-    if text.startswith(("http://", "https://", "data:image/")):
+    if text.startswith(("http://", "https://", "data:image/", "file://")):
         return True
-    if len(text) > 4096 or "\n" in text or not text.lower().endswith(IMAGE_SUFFIXES):
+    if text.startswith("data:"):
+        raise InvalidRequestError(
+            f"{text[:40]!r}... is a data URL but not an image (data:image/<fmt>;base64,...); "
+            "wrap it in TextPart to send it as text"
+        )
+    if len(text) > 4096 or "\n" in text:
         return False
-    return " " not in text or "/" in text or os.sep in text
+    if _URL_SCHEME.match(text):
+        return True  # ftp://, s3://: to_image says the scheme is not supported
+    pathlike = "/" in text or os.sep in text or text.startswith("~")
+    if text.lower().endswith(IMAGE_SUFFIXES):
+        if " " not in text or pathlike:
+            return True
+        if os.path.isfile(os.path.expanduser(text)):
+            return True
+        raise InvalidRequestError(
+            f"{text[:80]!r} ends in an image extension but no such file exists: wrap it in "
+            "TextPart(...) to send it as text, or pass a pathlib.Path for a file"
+        )
+    if pathlike and " " not in text and os.path.isdir(os.path.expanduser(text)):
+        raise InvalidRequestError(
+            f"{text!r} is a folder, not an image: pass its image files (or TextPart(...) "
+            "to send the text as it is)"
+        )
+    return False
+
+
+async def load_image_argument(value: object, position: int) -> Image:
+    """An image argument of ``ask(prompt, *images)``; files are read in a worker thread.
+
+    Every argument in image position must be an image: a str that is neither
+    an existing file nor an image URL is an error naming it, never text.
+    """
+    where = f"ask(prompt, *images): image argument {position}"
+    if isinstance(value, str):
+        text = value.strip()
+        if _URL_SCHEME.match(text) or text.startswith("data:"):
+            return to_image(text)
+        return await asyncio.to_thread(_image_file_argument, text, where)
+    if isinstance(value, os.PathLike):
+        return await asyncio.to_thread(Image.from_path, value)
+    if isinstance(value, (Image, bytes, bytearray, memoryview)):
+        return to_image(value)
+    raise InvalidRequestError(
+        f"{where} must be a path, a URL, bytes or an Image, not {type(value).__name__}"
+    )
+
+
+def _image_file_argument(text: str, where: str) -> Image:
+    path = os.path.expanduser(text)
+    if os.path.isfile(path):
+        return Image.from_path(path)
+    if os.path.isdir(path):
+        raise ImageNotFoundError(f"{where}, {text!r}, is a folder, not an image", source=text)
+    if model_like(text):
+        hint = f"it looks like a model id: pass model={text!r}"
+    elif not text.lower().endswith(IMAGE_SUFFIXES) or " " in text:
+        hint = (
+            "it is not an image file or URL: every argument after the prompt is an image "
+            "(did you swap them? ask('What is this?', 'cat.png'))"
+        )
+    else:
+        hint = "no such file"
+    raise ImageNotFoundError(f"{where}, {text[:80]!r}: {hint}", source=text[:80])
+
+
+def model_like(text: str) -> bool:
+    """A str that names a model rather than a file (``doubao-...``, ``ep-...``)."""
+    return (
+        text in MODELS
+        or text in RETIRED_MODELS
+        or (text.startswith(("doubao-", "ep-")) and not text.lower().endswith(IMAGE_SUFFIXES))
+    )
 
 
 def system(text: str) -> SystemMessage:

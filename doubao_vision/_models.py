@@ -7,12 +7,14 @@ must stay reachable).
 
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import attrs
+import orjson
 
-from ._messages import NO_EXTRA, AssistantMessage
+from ._http_info import ResponseInfo
+from ._messages import NO_EXTRA, AssistantMessage, Extra
 
 __all__ = [
     "ChatCompletion",
@@ -27,11 +29,63 @@ __all__ = [
     "Usage",
 ]
 
-Extra = MappingProxyType[str, Any]
-
 
 def _extra() -> Any:
     return attrs.field(default=NO_EXTRA, repr=False, eq=False)
+
+
+# Our own bookkeeping on response objects, never part of the wire shape.
+_LOCAL = frozenset({"extra", "request_id", "client_request_id", "http"})
+# Filled in by _serde when it loads (it imports this module, so not the reverse).
+_STRUCTURERS: dict[type[Any], Callable[[Any], Any]] = {}
+
+
+def to_wire(value: Any) -> Any:
+    """The JSON shape of a response object: its fields (``None`` omitted) plus the
+    unknown ones it kept in ``extra``; lists and nested objects likewise."""
+    if attrs.has(type(value)):
+        out: dict[str, Any] = {}
+        for field in attrs.fields(type(value)):
+            if field.name in _LOCAL:
+                continue
+            item = getattr(value, field.name)
+            if item is not None:
+                out[field.name] = to_wire(item)
+        extra = getattr(value, "extra", None)
+        if extra:
+            out.update(extra)
+        return out
+    if isinstance(value, list):
+        return [to_wire(item) for item in value]
+    return value
+
+
+class _Wire:
+    """``to_dict``/``to_json``/``from_dict`` for the top-level response classes."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape (as the server sent it, unknown fields included)."""
+        result: dict[str, Any] = to_wire(self)
+        return result
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return orjson.dumps(to_wire(self)).decode()
+
+    @classmethod
+    def from_dict(cls: type[_W], data: Mapping[str, Any]) -> _W:
+        """Structure the wire shape (e.g. from :meth:`to_dict`), checked like an answer.
+
+        Raises:
+            ResponseValidationError: ``data`` does not fit.
+        """
+        result: _W = _STRUCTURERS[cls](dict(data))
+        return result
+
+
+_W = TypeVar("_W", bound=_Wire)
 
 
 @attrs.frozen
@@ -47,7 +101,7 @@ class CompletionTokensDetails:
 
 
 @attrs.frozen
-class Usage:
+class Usage(_Wire):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -77,11 +131,12 @@ class Choice:
 
 
 @attrs.frozen
-class ChatCompletion:
+class ChatCompletion(_Wire):
     """A whole answer.
 
     ``request_id`` is the server's id for this call (from ``x-request-id`` or
-    ``request-id``); ``client_request_id`` is the ``X-Client-Request-Id`` we sent.
+    ``request-id``); ``client_request_id`` is the ``X-Client-Request-Id`` we sent;
+    ``http`` describes the exchange (:class:`ResponseInfo`).
     """
 
     id: str
@@ -93,6 +148,9 @@ class ChatCompletion:
     usage: Usage | None = None
     request_id: str | None = None
     client_request_id: str | None = None
+    #: The HTTP exchange behind this answer (status, headers, timings, attempts);
+    #: ``None`` for a completion you built yourself.
+    http: ResponseInfo | None = attrs.field(default=None, eq=False, repr=False)
     extra: Extra = _extra()
 
     @property
@@ -150,7 +208,7 @@ class ChunkChoice:
 
 
 @attrs.frozen
-class ChatCompletionChunk:
+class ChatCompletionChunk(_Wire):
     """One streamed piece; the include_usage chunk has ``choices == []`` and ``usage``."""
 
     id: str = ""

@@ -14,7 +14,7 @@ from ._messages import Message
 from ._serde import structure_messages, unstructure
 from ._validate import in_range, invalid, one_of, optional_bool, typed_mapping
 
-__all__ = ["ChatParams", "ChatRequest"]
+__all__ = ["CHAT_PARAMS", "ChatParams", "ChatRequest", "check_params"]
 
 _RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 _THINKING = frozenset({"enabled", "disabled", "auto"})
@@ -27,6 +27,8 @@ class ChatParams(TypedDict, total=False):
 
     temperature: float | None
     top_p: float | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
     max_tokens: int | None
     max_completion_tokens: int | None
     stop: str | Sequence[str] | None
@@ -113,6 +115,10 @@ class ChatRequest:
     messages: list[Message] = attrs.field(converter=structure_messages)
     temperature: float | None = attrs.field(default=None, validator=in_range(0, 2))
     top_p: float | None = attrs.field(default=None, validator=in_range(0, 1))
+    # Ark lists both penalties as unsupported for vision requests; gateways in
+    # front of other models take them, so they are sent when given.
+    frequency_penalty: float | None = attrs.field(default=None, validator=in_range(-2, 2))
+    presence_penalty: float | None = attrs.field(default=None, validator=in_range(-2, 2))
     max_tokens: int | None = attrs.field(default=None, validator=in_range(1, 1 << 31, integer=True))
     max_completion_tokens: int | None = attrs.field(
         default=None, validator=in_range(0, MAX_COMPLETION_TOKENS, integer=True)
@@ -176,3 +182,41 @@ _OPTIONAL_FIELDS = tuple(
     for field in attrs.fields(ChatRequest)
     if field.name not in {"model", "messages", "extra_body", "extra_headers"}
 )
+
+
+#: The keyword arguments ``chat``/``stream``/``ask`` take as request fields.
+CHAT_PARAMS = frozenset(ChatParams.__annotations__)
+
+# Keywords people bring from other SDKs, and where they belong here.
+_ELSEWHERE = {
+    "stream": "use client.stream(...) for a streamed answer",
+    "messages": "pass messages as the second positional argument of chat()",
+    "model": "pass model as the first positional argument of chat()",
+    "n": "n is not supported for vision requests; send it in extra_body={'n': ...} if your "
+    "gateway takes it",
+    "timeout_s": "use timeout=...",
+    "extra_query": "query parameters are not sent; put them in base_url",
+}
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Refuse a keyword that is not a request field, naming it and where it belongs.
+
+    Raises:
+        InvalidRequestError: an unknown keyword (a typo gets a suggestion).
+    """
+    unknown = params.keys() - CHAT_PARAMS
+    if not unknown:
+        return
+    import difflib
+
+    name = sorted(unknown)[0]
+    hint = _ELSEWHERE.get(name)
+    if hint is None:
+        close = difflib.get_close_matches(name, CHAT_PARAMS, n=1)
+        hint = (
+            f"did you mean {close[0]}=?"
+            if close
+            else "fields the SDK does not model go in extra_body={...}"
+        )
+    raise InvalidRequestError(f"unknown keyword argument {name!r}: {hint}")

@@ -14,15 +14,25 @@ from ._exceptions import (
     QUOTA_CODES,
     APIConnectionError,
     APIStatusError,
+    AuthenticationError,
     ConflictError,
     DoubaoVisionError,
     InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     StreamClosedError,
 )
 from ._headers import retry_after
 
-__all__ = ["NON_RETRYABLE_CODES", "backoff", "is_retryable", "retry_after", "retry_delay"]
+__all__ = [
+    "NON_RETRYABLE_CODES",
+    "backoff",
+    "cannot_succeed",
+    "is_retryable",
+    "retry_after",
+    "retry_delay",
+]
 
 # Error codes that only a person can fix (pay, raise a limit): never retried.
 NON_RETRYABLE_CODES = QUOTA_CODES
@@ -47,6 +57,16 @@ def is_retryable(error: DoubaoVisionError) -> bool:
         # An error event inside a stream: its class (from its code) decides.
         return isinstance(error, (RateLimitError, InternalServerError, ConflictError))
     return error.status_code in _RETRYABLE_STATUS or error.status_code >= 500
+
+
+def cannot_succeed(error: DoubaoVisionError) -> bool:
+    """An error no other call with the same key can get past: a bad key, no access,
+    an unknown model or endpoint, a used-up quota or balance. A batch stops on one."""
+    if isinstance(error, (AuthenticationError, PermissionDeniedError, NotFoundError)):
+        return True
+    return isinstance(error, APIStatusError) and (
+        error.code in NON_RETRYABLE_CODES or error.type in NON_RETRYABLE_CODES
+    )
 
 
 def backoff(policy: RetryPolicy, retries_done: int) -> float:

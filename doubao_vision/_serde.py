@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
@@ -24,6 +23,7 @@ from ._images import Image
 from ._messages import (
     AssistantMessage,
     ContentPart,
+    Extra,
     ImagePart,
     Message,
     SystemMessage,
@@ -32,7 +32,7 @@ from ._messages import (
     UserMessage,
     VideoPart,
 )
-from ._models import ChatCompletion, ChatCompletionChunk
+from ._models import _STRUCTURERS, ChatCompletion, ChatCompletionChunk, Usage
 
 __all__ = [
     "converter",
@@ -56,7 +56,7 @@ _MESSAGES_BY_ROLE: dict[str, type[Any]] = {
     "tool": ToolMessage,
 }
 # Fields that hold our own bookkeeping, never read from or written to the wire.
-_LOCAL_FIELDS = frozenset({"extra", "request_id", "client_request_id"})
+_LOCAL_FIELDS = frozenset({"extra", "request_id", "client_request_id", "http"})
 # The API does not take reasoning back as input; sending it only costs bytes.
 _NOT_SENT = _LOCAL_FIELDS | {"reasoning_content"}
 
@@ -96,7 +96,7 @@ def _structure_keeping_extra(conv: cattrs.Converter, cls: type[Any]) -> Callable
         unknown = data.keys() - known
         if unknown:
             # Frozen classes: set the one field attrs' own __init__ would set.
-            object.__setattr__(obj, "extra", MappingProxyType({k: data[k] for k in unknown}))
+            object.__setattr__(obj, "extra", Extra({k: data[k] for k in unknown}))
         return obj
 
     return structure
@@ -282,3 +282,13 @@ def parse_completion(data: Any) -> ChatCompletion:
 def parse_chunk(data: Any) -> ChatCompletionChunk:
     """Structure one parsed stream chunk; :class:`ResponseValidationError` on misfit."""
     return _parse(data, ChatCompletionChunk, "a stream chunk")
+
+
+def parse_usage(data: Any) -> Usage:
+    """Structure a usage block; :class:`ResponseValidationError` on misfit."""
+    return _parse(data, Usage, "the usage")
+
+
+_STRUCTURERS.update(
+    {ChatCompletion: parse_completion, ChatCompletionChunk: parse_chunk, Usage: parse_usage}
+)

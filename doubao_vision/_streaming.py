@@ -13,6 +13,7 @@ answer.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -26,6 +27,7 @@ from ._exceptions import (
     StreamTruncatedError,
 )
 from ._headers import server_request_id
+from ._http_info import ResponseInfo
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._serde import parse_chunk, parse_completion
 from ._sse import ServerSentEvent, SSEDecoder
@@ -83,6 +85,7 @@ class AsyncStream(Generic[_ChunkT]):
         # An error that arrived in the same read as chunks before it: raised
         # after those chunks reach the user.
         self._deferred_error: DoubaoVisionError | None = None
+        self._error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -112,7 +115,11 @@ class AsyncStream(Generic[_ChunkT]):
         if response is not None:
             # Fully read: the connection goes back to the pool; mid-body it cannot be reused.
             response.close(reusable=self._done and response.at_eof())
-        self._call.exit()
+        call = self._call
+        if self._done:
+            call.finish(self.completion, None)
+        else:
+            call.finish(None, self._error or self._closed_error())
 
     def __aiter__(self) -> AsyncIterator[_ChunkT]:
         # Generic so `AsyncStream[ChatCompletionChunk]` reads as it should; the
@@ -133,6 +140,7 @@ class AsyncStream(Generic[_ChunkT]):
                     raise self._closed_error()
                 self._pending = await self._read_chunks()
         except DoubaoVisionError as error:
+            self._error = error
             if self._opened:  # errors before the first chunk were counted by the call
                 self._call.failed(error)
             raise
@@ -172,9 +180,17 @@ class AsyncStream(Generic[_ChunkT]):
     @property
     def completion(self) -> ChatCompletion:
         """The completion accumulated from the chunks seen so far."""
-        return self._accumulator.build(
+        completion = self._accumulator.build(
             request_id=self.request_id, client_request_id=self.client_request_id
         )
+        object.__setattr__(completion, "http", self.http)
+        return completion
+
+    @property
+    def http(self) -> ResponseInfo:
+        """The exchange so far: status, headers, attempts, time to first chunk, chunks
+        (``elapsed`` once the stream is closed)."""
+        return self._call.response_info()
 
     # -- opening, with retries until the first chunk ---------------------
 
@@ -220,7 +236,8 @@ class AsyncStream(Generic[_ChunkT]):
         )
         self._response = response
         self.request_id = server_request_id(response.headers)
-        if response.status >= 400:
+        call.answered(response.status, response.headers)
+        if response.status >= 300:
             raw = await response.read()
             raise error_from_response(
                 response.status,
@@ -346,6 +363,10 @@ class AsyncStream(Generic[_ChunkT]):
 
     def _add(self, chunk: ChatCompletionChunk) -> None:
         self._chunks_seen += 1
+        call = self._call
+        if not call.chunks:
+            call.first_chunk_at = time.perf_counter()
+        call.chunks += 1
         self._accumulator.add(chunk)
         if chunk.usage is not None:
             self._call.usage.add_completion(chunk.usage)

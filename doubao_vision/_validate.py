@@ -17,6 +17,7 @@ from ._exceptions import InvalidRequestError
 __all__ = [
     "at_least",
     "check_at_least",
+    "check_base_url",
     "in_range",
     "invalid",
     "one_of",
@@ -98,6 +99,18 @@ def check_at_least(name: str, value: Any, minimum: int) -> None:
     """A constructor argument that must be an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise invalid(name, f"an integer >= {minimum}", value)
+
+
+def check_base_url(url: str) -> str:
+    """An ``http(s)://host[...]`` base URL without a trailing slash; refused at once
+    otherwise (a URL without a scheme would fail only after every retry)."""
+    from urllib.parse import urlsplit
+
+    text = url.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise invalid("base_url", "an http:// or https:// URL such as 'https://api.302.ai/v1'", url)
+    return text
 
 
 def typed_mapping(name: str, allowed: Collection[str], value: Any) -> dict[str, Any] | None:

@@ -195,7 +195,6 @@ def test_retired_model_warns_with_successor() -> None:
         ("cat.png", True),
         ("shots/day 1.JPG", True),
         ("https://img.example/a", True),
-        ("What is in cat.png", False),
         ("Describe this picture", False),
         ("two\nlines.png", False),
         ("notes.txt", False),
@@ -210,3 +209,19 @@ def test_user_tells_paths_from_prompts_by_text(text: str, is_image: bool) -> Non
         message = dv.user(text)
         assert isinstance(message.content, list)
         assert isinstance(message.content[0], dv.ImagePart if is_image else dv.TextPart)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("What is in cat.png", "ends in an image extension"),
+        ("data:text/plain;base64,aGVsbG8=", "not an image"),
+        ("tests/", "is a folder"),
+        ("~", "is a folder"),
+    ],
+)
+def test_user_refuses_strs_that_could_be_text_or_image(text: str, reason: str) -> None:
+    """user() refuses to guess: a sentence naming a missing image, a non-image data URL, a folder."""
+    with pytest.raises(InvalidRequestError, match=reason):
+        dv.user(text)
+    assert isinstance(dv.user(dv.TextPart(text)).content[0], dv.TextPart)  # type: ignore[index]
