@@ -201,6 +201,8 @@ class Transport:
         if self._loop is None:
             self._loop = loop
         elif self._loop is not loop:
+            if self._loop.is_closed():
+                self._abandon()
             raise RuntimeError(
                 "this AsyncClient is bound to the event loop it was first used in, and "
                 "aiohttp sessions cannot cross loops: make one AsyncClient per event loop "
@@ -221,6 +223,27 @@ class Transport:
                 trace_configs=self._trace_configs,
             )
         return loop
+
+    def _abandon(self) -> None:
+        """Drop a session whose event loop has closed (a module-level client after an
+        ``asyncio.run``): it cannot be closed the normal way any more, and aiohttp
+        would print "Unclosed client session" at exit. Close its sockets directly
+        and mark it closed, so the error we raise is the only thing the user sees."""
+        session, self._session = self._session, None
+        if session is None or not self._owns_session:
+            return
+        connector = session.connector
+        if connector is not None:
+            for conns in list(getattr(connector, "_conns", {}).values()):
+                for proto, *_ in conns:
+                    transport = getattr(proto, "transport", None)
+                    sock = getattr(transport, "_sock", None)
+                    if sock is not None:
+                        sock.close()
+                        transport._sock = None  # type: ignore[union-attr]
+            connector._conns.clear()
+            connector._closed = True
+        session._connector = None
 
     async def aclose(self) -> None:
         self.closed = True
