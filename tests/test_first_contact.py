@@ -181,12 +181,7 @@ async def test_completions_chunks_and_usage_pickle_and_deepcopy_equal(
     async with client.stream(dv.MODEL_VISION_PRO, [dv.user("hi")]) as stream:
         chunks = [chunk async for chunk in stream]
     for value in (completion, completion.usage, *chunks):
-        assert (
-            pickle.loads(  # noqa: S301 -- our own bytes
-                pickle.dumps(value)
-            )
-            == value
-        )
+        assert pickle.loads(pickle.dumps(value)) == value
         assert copy.deepcopy(value) == value
     again = pickle.loads(  # noqa: S301 -- our own bytes
         pickle.dumps(completion)
@@ -238,9 +233,7 @@ def test_every_exception_pickles_equal() -> None:
         dv.MissingAPIKeyError("no key"),
     ]
     for error in errors:
-        again = pickle.loads(  # noqa: S301 -- our own bytes
-            pickle.dumps(error)
-        )
+        again = pickle.loads(pickle.dumps(error))
         assert _same(again, error)
     again_status = pickle.loads(  # noqa: S301 -- our own bytes
         pickle.dumps(status)
