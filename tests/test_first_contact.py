@@ -183,9 +183,7 @@ async def test_completions_chunks_and_usage_pickle_and_deepcopy_equal(
     for value in (completion, completion.usage, *chunks):
         assert pickle.loads(pickle.dumps(value)) == value
         assert copy.deepcopy(value) == value
-    again = pickle.loads(  # noqa: S301 -- our own bytes
-        pickle.dumps(completion)
-    )
+    again = pickle.loads(pickle.dumps(completion))
     assert again.http is not None and again.http.status_code == 200
     assert again.request_id == completion.request_id
 
@@ -235,9 +233,7 @@ def test_every_exception_pickles_equal() -> None:
     for error in errors:
         again = pickle.loads(pickle.dumps(error))
         assert _same(again, error)
-    again_status = pickle.loads(  # noqa: S301 -- our own bytes
-        pickle.dumps(status)
-    )
+    again_status = pickle.loads(pickle.dumps(status))
     assert again_status.retry_after == 3 and again_status.headers["retry-after"] == "3"
 
 
