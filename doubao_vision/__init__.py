@@ -87,7 +87,9 @@ from ._models import (
     Usage,
 )
 from ._request import ChatParams, ChatRequest
+from ._schema import json_schema
 from ._sse import ServerSentEvent, SSEDecoder
+from ._structured import ParsedCompletion
 from ._usage import UsageTotals
 from ._version import __version__
 
@@ -95,6 +97,7 @@ if TYPE_CHECKING:
     from ._batch import Batch, BatchInput, BatchResult
     from ._calls import CallObserver
     from ._client import AsyncClient
+    from ._partial import StructuredStream
     from ._ratelimit import RateLimiter, estimate_tokens
     from ._streaming import AsyncStream
 
@@ -105,6 +108,7 @@ _LAZY = {
     "AsyncClient": "._client",
     "AsyncStream": "._streaming",
     "Batch": "._batch",
+    "StructuredStream": "._partial",
     "CallObserver": "._calls",
     "BatchInput": "._batch",
     "BatchResult": "._batch",
@@ -181,6 +185,7 @@ __all__ = [
     "MissingAPIKeyError",
     "NotFoundError",
     "OutputValidationError",
+    "ParsedCompletion",
     "PermissionDeniedError",
     "PromptTokensDetails",
     "RateLimitError",
@@ -196,6 +201,7 @@ __all__ = [
     "StreamClosedError",
     "StreamDecodeError",
     "StreamTruncatedError",
+    "StructuredStream",
     "SystemMessage",
     "TextPart",
     "Timeout",
@@ -212,6 +218,7 @@ __all__ = [
     "__version__",
     "assistant",
     "estimate_tokens",
+    "json_schema",
     "system",
     "tool",
     "user",

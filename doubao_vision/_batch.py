@@ -19,9 +19,11 @@ import attrs
 
 from ._config import Timeout
 from ._exceptions import BatchStoppedError, DoubaoVisionError, InvalidRequestError
+from ._extract import parsed_from
 from ._models import ChatCompletion
 from ._request import ChatRequest
 from ._retry import cannot_succeed
+from ._structured import with_response_format
 from ._validate import check_at_least
 
 if TYPE_CHECKING:
@@ -43,13 +45,17 @@ class BatchResult:
             gave one), or the item as given if it could not become a request.
         completion: the answer, or None if the item failed.
         error: the typed error, or None if it succeeded. Bad input is an
-            :class:`InvalidRequestError` (or an ``ImageError``) here too.
+            :class:`InvalidRequestError` (or an ``ImageError``) here too; an
+            answer that does not fit the ``response_format`` class is an
+            ``OutputValidationError`` (the completion is kept).
+        parsed: the answer as the ``response_format`` class, if one was asked for.
     """
 
     index: int
     request: Any
     completion: ChatCompletion | None = None
     error: DoubaoVisionError | None = None
+    parsed: Any = None
 
     @property
     def ok(self) -> bool:
@@ -63,11 +69,25 @@ class BatchResult:
         return self.completion
 
 
-def _to_request(item: object) -> ChatRequest:
+def _to_request(item: object, default_format: type[Any] | None) -> tuple[ChatRequest, Any]:
+    """The request for ``item`` and the class its answer is read into (or None)."""
     if isinstance(item, ChatRequest):
-        return item
+        cls = default_format
+        return (item if cls is None else with_response_format(item, cls)), cls
     if isinstance(item, _Unbuilt):
         raise item.error
+    if isinstance(item, Mapping):
+        wanted = item.get("response_format")
+        if isinstance(wanted, type):
+            fields = {key: value for key, value in item.items() if key != "response_format"}
+            return with_response_format(_from_mapping(fields), wanted), wanted
+        request = _from_mapping(item)
+        cls = default_format
+        return (request if cls is None else with_response_format(request, cls)), cls
+    return _from_mapping(item), None
+
+
+def _from_mapping(item: object) -> ChatRequest:
     if not isinstance(item, Mapping):
         raise InvalidRequestError(
             "a batch item must be a ChatRequest or a mapping of chat() arguments "
@@ -163,8 +183,10 @@ class Batch:
         concurrency: int = 16,
         fail_fast: bool = False,
         timeout: Timeout | float | None = None,
+        response_format: type[Any] | None = None,
     ) -> None:
         check_at_least("concurrency", concurrency, 1)
+        self._response_format = response_format
         self._client = client
         self._requests = requests
         self.concurrency = concurrency
@@ -296,11 +318,17 @@ class Batch:
 
     async def _one(self, index: int, item: object) -> BatchResult:
         try:
-            request = _to_request(item)
+            request, cls = _to_request(item, self._response_format)
         except DoubaoVisionError as error:
             return BatchResult(index, item, None, error)
         try:
             completion = await self._client.send(request, timeout=self._timeout)
         except DoubaoVisionError as error:
             return BatchResult(index, request, None, error)
-        return BatchResult(index, request, completion, None)
+        if cls is None:
+            return BatchResult(index, request, completion, None)
+        try:
+            parsed = parsed_from(completion, cls)
+        except DoubaoVisionError as error:
+            return BatchResult(index, request, completion, error)
+        return BatchResult(index, request, completion, None, parsed)

@@ -6,7 +6,7 @@ import copy
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
@@ -29,9 +29,12 @@ from ._images import ImageInput
 from ._messages import Detail, Message, SystemMessage, TextPart, load_image_argument, user
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._observe import default_observers
+from ._partial import StructuredStream
 from ._ratelimit import RateLimiter
-from ._request import ChatParams, ChatRequest, check_params
+from ._request import ChatParams, ChatRequest, RequestParams, check_params
 from ._streaming import AsyncStream
+from ._structured import ParsedCompletion, prepare_request
+from ._structured import parse as structured_parse
 from ._transport import Transport
 from ._usage import UsageTotals
 from ._validate import check_at_least, check_base_url
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
     from ._batch import Batch, BatchInput
 
 __all__ = ["AsyncClient"]
+
+T = TypeVar("T")
+S = TypeVar("S", bound=AsyncStream[Any])
 
 
 def body_size(body: Any) -> int | None:
@@ -284,6 +290,30 @@ class AsyncClient:
             answer.status, answer.headers, answer.body, call.client_request_id, self._api_key
         )
 
+    @overload
+    async def ask(
+        self,
+        prompt: str,
+        *images: ImageInput,
+        model: str = ...,
+        detail: Detail | None = ...,
+        system: str | None = ...,
+        timeout: Timeout | float | None = ...,
+        response_format: Mapping[str, Any] | None = ...,
+        **params: Unpack[RequestParams],
+    ) -> str: ...
+    @overload
+    async def ask(
+        self,
+        prompt: str,
+        *images: ImageInput,
+        model: str = ...,
+        detail: Detail | None = ...,
+        system: str | None = ...,
+        timeout: Timeout | float | None = ...,
+        response_format: type[T],
+        **params: Unpack[RequestParams],
+    ) -> T: ...
     async def ask(
         self,
         prompt: str,
@@ -292,17 +322,21 @@ class AsyncClient:
         detail: Detail | None = None,
         system: str | None = None,
         timeout: Timeout | float | None = None,
-        **params: Unpack[ChatParams],
-    ) -> str:
+        response_format: type[Any] | Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
+    ) -> Any:
         """The one-liner: ``await client.ask("What is this?", "cat.png")`` -> the answer text.
 
         Every positional argument after the prompt is an image: a path to an
         existing file, an http(s)/data/file URL, bytes, a ``pathlib.Path`` or an
-        :class:`Image`. Files are read off the event loop.
+        :class:`Image`. Files are read off the event loop. With
+        ``response_format=SomeClass`` (attrs or dataclass) the answer is read into
+        that class, as :meth:`parse` does, and the instance is returned.
 
         Raises:
             ImageError: an image argument is none of those (a second prompt, a
                 model id, a missing file, a folder): nothing is sent.
+            OutputValidationError: see :meth:`parse`.
         """
         check_params(params)
         if not isinstance(prompt, str):
@@ -312,36 +346,136 @@ class AsyncClient:
         loaded = [await load_image_argument(item, index) for index, item in enumerate(images, 1)]
         messages: list[Message] = [SystemMessage(system)] if system else []
         messages.append(user(TextPart(prompt), *loaded, detail=detail))
-        completion = await self.chat(model, messages, timeout=timeout, **params)
+        if response_format is not None and not isinstance(response_format, Mapping):
+            parsed = await self.parse(
+                model, messages, response_format=response_format, timeout=timeout, **params
+            )
+            return parsed.parsed
+        completion = await self.chat(
+            model, messages, timeout=timeout, response_format=response_format, **params
+        )
         return completion.text
 
+    @overload
+    async def parse(
+        self,
+        model: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        response_format: type[T],
+        max_repairs: int = ...,
+        timeout: Timeout | float | None = ...,
+        **params: Unpack[RequestParams],
+    ) -> ParsedCompletion[T]: ...
+    @overload
+    async def parse(
+        self,
+        model: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        response_format: Mapping[str, Any],
+        max_repairs: int = ...,
+        timeout: Timeout | float | None = ...,
+        **params: Unpack[RequestParams],
+    ) -> ParsedCompletion[Any]: ...
+    async def parse(
+        self,
+        model: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        response_format: type[Any] | Mapping[str, Any],
+        max_repairs: int = 1,
+        timeout: Timeout | float | None = None,
+        **params: Unpack[RequestParams],
+    ) -> ParsedCompletion[Any]:
+        """Ask for an instance of ``response_format`` (an attrs class or dataclass)
+        and read it from the answer: ``(await client.parse(...)).parsed``.
+
+        The schema goes as ``json_schema`` to models that take it, else as
+        ``json_object`` plus the schema in the system message. ``<think>``
+        blocks, code fences and prose around the JSON are stripped; an answer
+        that does not fit is sent back with its error paths up to
+        ``max_repairs`` times (counted in ``client.usage.repair_*``).
+
+        Raises:
+            OutputValidationError: still no fit after the repairs (``.text``, ``.errors``).
+            LengthFinishReasonError: the answer was cut at ``max_tokens``.
+            ContentFilterFinishReasonError: a content filter or a refusal stopped it.
+            InvalidRequestError, APIStatusError, APIConnectionError: as for :meth:`chat`.
+        """
+        check_params(params)
+        return await structured_parse(
+            self,
+            model,
+            messages,
+            response_format=response_format,
+            max_repairs=max_repairs,
+            timeout=timeout,
+            **params,
+        )
+
+    @overload
+    def stream(
+        self,
+        model: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        timeout: Timeout | float | None = ...,
+        response_format: Mapping[str, Any] | None = ...,
+        **params: Unpack[RequestParams],
+    ) -> AsyncStream[ChatCompletionChunk]: ...
+    @overload
+    def stream(
+        self,
+        model: str,
+        messages: Sequence[Message | Mapping[str, Any]],
+        *,
+        timeout: Timeout | float | None = ...,
+        response_format: type[T],
+        **params: Unpack[RequestParams],
+    ) -> StructuredStream[T]: ...
     def stream(
         self,
         model: str,
         messages: Sequence[Message | Mapping[str, Any]],
         *,
         timeout: Timeout | float | None = None,
-        **params: Unpack[ChatParams],
+        response_format: type[Any] | Mapping[str, Any] | None = None,
+        **params: Unpack[RequestParams],
     ) -> AsyncStream[ChatCompletionChunk]:
         """Stream a completion: ``async with client.stream(...) as s: async for chunk in s``.
 
         The request is checked now (bad input raises here); it is sent on
-        ``async with`` or the first ``async for``.
+        ``async with`` or the first ``async for``. With ``response_format=SomeClass``
+        the stream is a :class:`StructuredStream`: ``partial_objects()`` while it
+        streams, ``final_parsed()`` at the end.
         """
         check_params(params)
-        request = ChatRequest(model=model, messages=messages, **params)
+        if response_format is not None and not isinstance(response_format, Mapping):
+            request = prepare_request(model, messages, response_format=response_format, **params)
+            stream: StructuredStream[Any] = self._open_stream(request, timeout, StructuredStream)
+            stream._response_format = response_format
+            return stream
+        request = ChatRequest(
+            model=model, messages=messages, response_format=response_format, **params
+        )
         return self.stream_request(request, timeout=timeout)
 
     def stream_request(
         self, request: ChatRequest, *, timeout: Timeout | float | None = None
     ) -> AsyncStream[ChatCompletionChunk]:
         """Stream a prepared :class:`ChatRequest`."""
+        return self._open_stream(request, timeout, AsyncStream)
+
+    def _open_stream(
+        self, request: ChatRequest, timeout: Timeout | float | None, kind: type[S]
+    ) -> S:
         call = self._call(
             request, timeout, "text/event-stream", kind="stream", method="POST", url=self._chat_url
         )
         body = encode_body(request.to_payload(stream=True))
         call.body_size = body_size(body)
-        return AsyncStream(call, self._chat_url, body, self._api_key)
+        return kind(call, self._chat_url, body, self._api_key)
 
     def batch(
         self,
@@ -350,16 +484,26 @@ class AsyncClient:
         concurrency: int = 16,
         fail_fast: bool = False,
         timeout: Timeout | float | None = None,
+        response_format: type[Any] | None = None,
     ) -> Batch:
         """Run many requests with at most ``concurrency`` in flight.
 
         ``async for result in client.batch(reqs)`` yields results as they
         complete, each tagged with its input index; ``await client.batch(reqs)``
-        returns them in input order. See :class:`Batch`.
+        returns them in input order. With ``response_format=SomeClass`` (or a
+        class as an item mapping's ``response_format``) each result's
+        ``.parsed`` is that class's instance. See :class:`Batch`.
         """
         from ._batch import Batch
 
-        return Batch(self, requests, concurrency=concurrency, fail_fast=fail_fast, timeout=timeout)
+        return Batch(
+            self,
+            requests,
+            concurrency=concurrency,
+            fail_fast=fail_fast,
+            timeout=timeout,
+            response_format=response_format,
+        )
 
     async def models(self) -> list[str]:
         """The model ids the gateway lists (``GET /models``)."""

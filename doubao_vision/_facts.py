@@ -141,6 +141,22 @@ class ModelInfo:
     gui_agent: bool = False
 
 
+# Models that read images and take response_format json_schema: ArkDocs
+# "模型介绍/模型列表", section "结构化输出能力(beta)" (volcengine.com/docs/82379/1330310),
+# which "文本相关/结构化输出(beta)" (docs/82379/1568221) points to. The 1.5 vision
+# models above take json_object only.
+_JSON_SCHEMA_VISION_MODELS = (
+    "doubao-seed-1-6-vision-250815",
+    "doubao-seed-1-6-250615",
+    "doubao-seed-1-6-251015",
+    "doubao-seed-1-6-flash-250828",
+    "doubao-seed-1-6-flash-250715",
+    "doubao-seed-1-6-flash-250615",
+    "doubao-seed-1-6-thinking-250715",
+    "doubao-seed-1-6-thinking-250615",
+    "doubao-1-5-thinking-vision-pro-250428",
+)
+
 MODELS: dict[str, ModelInfo] = {
     info.id: info
     for info in (
@@ -148,6 +164,10 @@ MODELS: dict[str, ModelInfo] = {
         ModelInfo(MODEL_VISION_LITE),
         ModelInfo(MODEL_VISION_PRO_32K, tools=True),
         ModelInfo(MODEL_UI_TARS, thinking_switch=True, gui_agent=True),
+        *(
+            ModelInfo(model, json_schema=True, thinking_switch=True, tools=True)
+            for model in _JSON_SCHEMA_VISION_MODELS
+        ),
     )
 }
 

@@ -14,7 +14,7 @@ from ._messages import Message
 from ._serde import structure_messages, unstructure
 from ._validate import in_range, invalid, one_of, optional_bool, typed_mapping
 
-__all__ = ["CHAT_PARAMS", "ChatParams", "ChatRequest", "check_params"]
+__all__ = ["CHAT_PARAMS", "ChatParams", "ChatRequest", "RequestParams", "check_params"]
 
 _RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 _THINKING = frozenset({"enabled", "disabled", "auto"})
@@ -22,8 +22,9 @@ _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 _SERVICE_TIERS = frozenset({"auto", "default"})
 
 
-class ChatParams(TypedDict, total=False):
-    """The optional request fields, shared by ``chat``, ``stream`` and ``ChatRequest``."""
+class RequestParams(TypedDict, total=False):
+    """The optional request fields except ``response_format`` (which ``parse`` and
+    ``ask`` also take as a class)."""
 
     temperature: float | None
     top_p: float | None
@@ -32,7 +33,6 @@ class ChatParams(TypedDict, total=False):
     max_tokens: int | None
     max_completion_tokens: int | None
     stop: str | Sequence[str] | None
-    response_format: Mapping[str, Any] | None
     tools: Sequence[Mapping[str, Any]] | None
     tool_choice: str | Mapping[str, Any] | None
     parallel_tool_calls: bool | None
@@ -45,6 +45,12 @@ class ChatParams(TypedDict, total=False):
     stream_options: Mapping[str, Any] | None
     extra_body: Mapping[str, Any] | None
     extra_headers: Mapping[str, str] | None
+
+
+class ChatParams(RequestParams, total=False):
+    """The optional request fields, shared by ``chat``, ``stream`` and ``ChatRequest``."""
+
+    response_format: Mapping[str, Any] | None
 
 
 def _thinking(value: Any) -> Mapping[str, Any] | None:
