@@ -1,8 +1,10 @@
 """Deterministic answers: what the assistant says, and the usage it costs.
 
 The answer repeats what arrived (the prompt, each image's format, size, byte count
-and hash), so a test can prove every image crossed the wire intact. Tokens are
-counted by whitespace, which is crude but exact to predict.
+and hash), so a test can prove every image crossed the wire intact. Structured
+answers (``json_schema``) and tool arguments validate against the schema sent,
+filled from the same facts where names allow. Tokens are counted by whitespace,
+which is crude but exact to predict.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import attrs
 import orjson
 
 from ._request import ChatRequest, ImagePart
+from ._schema import instance_for
 
 __all__ = ["Answer", "ToolCall", "answer_for", "completion_body", "count_tokens", "cut_tokens"]
 
@@ -91,7 +94,45 @@ def _image_json(image: ImagePart) -> dict[str, Any]:
     return entry
 
 
+def _facts(chat: ChatRequest) -> dict[str, Any]:
+    """Property name -> value: what a schema's fields may be filled with."""
+    images = [_image_json(image) for image in chat.images]
+    first = images[0] if images else {}
+    facts: dict[str, Any] = {
+        "prompt": chat.prompt,
+        "model": chat.model,
+        "images": len(images),  # for an integer field; an array field gets images_facts
+        "image_count": len(images),
+        "num_images": len(images),
+        "images_count": len(images),
+        "images_facts": [{**image, "size": image["bytes"]} for image in images],
+    }
+    for key in ("format", "width", "height", "bytes", "sha256", "url"):
+        if first.get(key) is not None:
+            facts[key] = first[key]
+    if "bytes" in first:
+        facts["size"] = facts["file_size"] = first["bytes"]
+    if chat.videos:
+        facts["fps"] = chat.videos[0]
+    text = _text(chat)
+    for key in ("description", "caption", "summary", "answer", "text", "content"):
+        facts[key] = text
+    return facts
+
+
+def _text(chat: ChatRequest) -> str:
+    lines = [f"prompt: {chat.prompt}"] if chat.prompt else []
+    lines.extend(_image_line(i, image) for i, image in enumerate(chat.images, 1))
+    lines.extend(f"video {i}: fps={fps}" for i, fps in enumerate(chat.videos, 1))
+    return "\n".join(lines) or "no content"
+
+
 def _content(chat: ChatRequest) -> str:
+    if chat.tool_result is not None:
+        # After a tool result the model says what it learnt, in text: an agent loop ends.
+        return f"tool result: {chat.tool_result}" if chat.tool_result else "tool result: (empty)"
+    if chat.schema is not None:
+        return orjson.dumps(instance_for(chat.schema, _facts(chat))).decode()
     if chat.json_mode:
         document: dict[str, Any] = {
             "prompt": chat.prompt or None,
@@ -100,24 +141,44 @@ def _content(chat: ChatRequest) -> str:
         if chat.videos:
             document["videos"] = [{"fps": fps} for fps in chat.videos]
         return orjson.dumps(document).decode()
-    lines = [f"prompt: {chat.prompt}"] if chat.prompt else []
-    lines.extend(_image_line(i, image) for i, image in enumerate(chat.images, 1))
-    lines.extend(f"video {i}: fps={fps}" for i, fps in enumerate(chat.videos, 1))
-    return "\n".join(lines) or "no content"
+    if "ui-tars" in chat.model:
+        # UI-TARS answers in its action grammar, a concern of its own module (imported
+        # only when asked for, so the common path does not pay for it).
+        from ._uitars import ui_tars_answer
+
+        return ui_tars_answer(chat)
+    return _text(chat)
 
 
-def answer_for(chat: ChatRequest, call_id: str) -> Answer:
-    """The one answer ``chat`` gets; ``call_id`` names a tool call if one is made."""
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str | None:
+    """``text`` up to the first stop string (which is not included), or None."""
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+    return None if cut < 0 else text[:cut]
+
+
+def answer_for(chat: ChatRequest, call_id: str, scripted: tuple[str, str] | None = None) -> Answer:
+    """The one answer ``chat`` gets; ``call_id`` names a tool call if one is made.
+
+    Args:
+        scripted: ``(content, finish_reason)`` to answer exactly, instead of the
+            usual answer (``Fault.answer``).
+    """
     reasoning = f"Looking at {len(chat.images)} image(s)." if chat.thinking else None
     reasoning_tokens = count_tokens(reasoning)
-    content: str | None = _content(chat)
+    content: str | None
     tool_call = None
     finish_reason = "stop"
-    if chat.tool_name is not None:
-        tool_call = ToolCall(call_id, chat.tool_name, f'{{"images": {len(chat.images)}}}')
+    if scripted is not None:
+        content, finish_reason = scripted
+    elif chat.tool_name is not None:
+        arguments = instance_for(chat.tool_parameters or {"type": "object"}, _facts(chat))
+        tool_call = ToolCall(call_id, chat.tool_name, orjson.dumps(arguments).decode())
         content = None
         finish_reason = "tool_calls"
     else:
+        content = _content(chat)
+        if chat.stop and (cut := _cut_at_stop(content, chat.stop)) is not None:
+            content = cut
         budget = chat.max_tokens
         if chat.max_completion_tokens is not None:
             # max_completion_tokens covers the reasoning too; max_tokens only the answer.
@@ -125,7 +186,7 @@ def answer_for(chat: ChatRequest, call_id: str) -> Answer:
                 reasoning = cut_tokens(reasoning, chat.max_completion_tokens)
                 reasoning_tokens = chat.max_completion_tokens
             budget = chat.max_completion_tokens - reasoning_tokens
-        if budget is not None and content is not None and count_tokens(content) > budget:
+        if budget is not None and count_tokens(content) > budget:
             content = cut_tokens(content, budget)
             finish_reason = "length"
     completion = count_tokens(tool_call.arguments if tool_call else content) + reasoning_tokens

@@ -10,7 +10,7 @@ import asyncio
 import hmac
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -30,10 +30,7 @@ from ._wire import (
     ohtwo_error_body,
 )
 
-if TYPE_CHECKING:
-    from ._server import Emulator
-
-__all__ = ["STATE_KEY", "create_app"]
+__all__ = ["STATE_KEY", "build_app"]
 
 STATE_KEY = web.AppKey("doubao_vision_emulator_state", EmulatorState)
 
@@ -49,20 +46,8 @@ _HTML = (
 )
 
 
-def create_app(emulator: Emulator | EmulatorState | None = None) -> web.Application:
-    """The emulator as an ``aiohttp.web.Application``, to run or mount yourself.
-
-    Args:
-        emulator: whose options, script and request log to use. An :class:`Emulator`
-            (its ``requests`` then show what this app received), its state, or None
-            for a fresh one that accepts any key.
-    """
-    if emulator is None:
-        state = EmulatorState()
-    elif isinstance(emulator, EmulatorState):
-        state = emulator
-    else:
-        state = emulator._state
+def build_app(state: EmulatorState) -> web.Application:
+    """The ``aiohttp.web.Application`` serving ``state``'s options, script and log."""
     app = web.Application(client_max_size=_MAX_BODY)
     app[STATE_KEY] = state
     app.router.add_get("/v1/models", _models)
@@ -144,7 +129,7 @@ async def _models(request: web.Request) -> web.Response:
     _record(state, request, received)
     if not _authorized(request.headers.get("Authorization"), state.api_key):
         return _unauthorized(request_id)
-    return json_response(models_body(), request_id)
+    return json_response(models_body(state.models), request_id)
 
 
 async def _fallback(request: web.Request) -> web.Response:
@@ -159,10 +144,11 @@ async def _fallback(request: web.Request) -> web.Response:
 
 
 def _take_fault(request: web.Request, state: EmulatorState) -> Fault | None:
-    """The header's fault if the request has one, else the next scripted one."""
+    """The header's fault if the request has one, else the next scripted one, else
+    (with a fault rate) maybe a random error."""
     value = request.headers.get("X-Emulator-Fault")
     if value is None:
-        return state.next_fault()
+        return state.next_fault() or state.random_fault()
     try:
         return Fault.from_header(value)
     except ValueError as exc:
@@ -204,7 +190,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     early = fault is not None and fault.kind in _EARLY
     if authorized and problem is None and not early:
         try:
-            chat = parse_chat(body, cache)
+            chat = parse_chat(body, cache, state.models)
             options = StreamOptions.from_request(request.headers, state)
         except ApiError as exc:
             problem = exc
@@ -218,6 +204,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         return _dropped(request)
     if problem is not None:
         return _error(problem, request_id)
+    if state.latency and not await state.pause(state.latency):
+        return _dropped(request)
     assert chat is not None
     assert options is not None
     return await _answer(request, state, chat, options, fault, request_id)
@@ -261,7 +249,11 @@ async def _answer(
     fault: Fault | None,
     request_id: str,
 ) -> web.StreamResponse:
-    answer = answer_for(chat, state.next_call_id() if chat.tool_name else "")
+    scripted = None
+    if fault is not None and fault.kind == "answer":
+        scripted = (fault.content or "", fault.finish_reason)
+    call_id = state.next_call_id() if chat.tool_name and scripted is None else ""
+    answer = answer_for(chat, call_id, scripted)
     created = int(time.time())
     kind = fault.kind if fault is not None else None
     ids = {"x-request-id": request_id, "request-id": request_id}

@@ -33,7 +33,7 @@ STREAM_KINDS = frozenset(
 KINDS = (
     ERROR_KINDS
     | STREAM_KINDS
-    | {"html", "drop_before_headers", "drop_after_headers", "stall", "slow"}
+    | {"html", "drop_before_headers", "drop_after_headers", "stall", "slow", "answer"}
 )
 
 _DEFAULT_CODES = {
@@ -106,6 +106,8 @@ class Fault:
         headers: extra response headers, as ``(name, value)`` pairs.
         after: for stream faults, how many ``data:`` chunks go out first.
         seconds: how long a stall, slow-down or keep-alive run lasts.
+        content: for ``"answer"``, the exact answer text.
+        finish_reason: for ``"answer"``, the choice's ``finish_reason``.
     """
 
     kind: str = attrs.field(validator=_check_kind)
@@ -118,6 +120,8 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_headers)
     after: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     seconds: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    content: str | None = None
+    finish_reason: str = "stop"
 
     # -- errors ---------------------------------------------------------------------
 
@@ -252,6 +256,17 @@ class Fault:
     def keepalive_only(cls, seconds: float) -> Fault:
         """After the first chunk, only ``: keep-alive`` comments every 0.05 s for ``seconds``."""
         return cls("keepalive_only", seconds=seconds)
+
+    # -- answers ----------------------------------------------------------------------
+
+    @classmethod
+    def answer(cls, content: str, finish_reason: str = "stop") -> Fault:
+        """Answer exactly ``content`` (streamed too), with ``finish_reason``.
+
+        For scripting what a model may really say: invalid JSON for a schema, a
+        truncated answer (``finish_reason="length"``), a refusal.
+        """
+        return cls("answer", content=content, finish_reason=finish_reason)
 
     # -- header form -------------------------------------------------------------------
 

@@ -11,21 +11,30 @@ from typing import Any
 
 import attrs
 
+# The image header reader is the SDK's (reading sizes is code, not a fact); every limit
+# it is checked against comes from the emulator's own copy in ._facts.
 from .._exceptions import ImageError, UnsupportedImageFormatError
-from .._images import MAX_IMAGE_BYTES, MAX_PIXELS, MIN_PIXELS, MIN_SIDE, inspect_image
+from .._images import inspect_image
 from ._decode import DecodeCache, Undecodable, decode_data_url
-from ._wire import ApiError
+from ._facts import (
+    DETAIL_TOKEN_CAPS,
+    DETAILS,
+    FORMAT_ALIASES,
+    MAX_IMAGE_BYTES,
+    MAX_PIXELS,
+    MIN_PIXELS,
+    MIN_SIDE,
+    PIXEL_LIMIT,
+    PIXELS_PER_TOKEN,
+    UNKNOWN_SIZE_TOKENS,
+    known_model,
+)
+from ._options import check_parameters, json_schema, stop_strings, tool_plan
+from ._wire import ApiError, bad
 
 __all__ = ["ChatRequest", "ImagePart", "parse_chat"]
 
-_DETAILS = ("low", "high", "auto")
-_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
-_PIXEL_LIMIT = (3136, 4_014_080)
 _ROLES = ("system", "user", "assistant", "tool")
-_TOKEN_CAPS = {"high": 5120}
-_DEFAULT_CAP = 1312
-_UNKNOWN_SIZE_TOKENS = 85
-_PIXELS_PER_TOKEN = 784  # a 28 x 28 patch
 
 
 @attrs.frozen(slots=True)
@@ -43,9 +52,9 @@ class ImagePart:
     @property
     def tokens(self) -> int:
         if self.width is None or self.height is None:
-            return _UNKNOWN_SIZE_TOKENS
-        cap = _TOKEN_CAPS.get(self.detail, _DEFAULT_CAP)
-        return min(math.ceil(self.width * self.height / _PIXELS_PER_TOKEN), cap)
+            return UNKNOWN_SIZE_TOKENS
+        cap = DETAIL_TOKEN_CAPS.get(self.detail, DETAIL_TOKEN_CAPS["low"])
+        return min(math.ceil(self.width * self.height / PIXELS_PER_TOKEN), cap)
 
 
 @attrs.frozen
@@ -53,7 +62,10 @@ class ChatRequest:
     """What a valid request asks for, reduced to what the answer is made of.
 
     ``prompt``, ``images`` and ``videos`` come from the last user message;
-    ``text_chars`` and ``image_tokens`` count every message.
+    ``text_chars``, ``image_tokens``, ``turns`` (assistant messages) and
+    ``image_count_total`` count every message. ``tool_name`` is the tool this
+    answer calls (None: answer in text); ``tool_result`` is the last message's text
+    when that message is a tool result.
     """
 
     model: str
@@ -69,10 +81,16 @@ class ChatRequest:
     tool_name: str | None
     max_tokens: int | None
     max_completion_tokens: int | None
+    # How far a conversation has gone: assistant turns so far, images in every message.
+    turns: int = 0
+    image_count_total: int = 0
+    schema: Any = None  # response_format.json_schema.schema, for json_schema answers
+    tool_parameters: Any = None  # the called tool's parameters schema
+    tool_result: str | None = None
+    stop: tuple[str, ...] = ()
 
 
-def _bad(param: str, message: str, code: str = "InvalidParameter") -> ApiError:
-    return ApiError(400, code, message, param)
+_bad = bad  # the short name every check here uses
 
 
 def _count(body: dict[str, Any], name: str) -> int | None:
@@ -84,11 +102,14 @@ def _count(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
+def parse_chat(body: Any, cache: DecodeCache, models: frozenset[str] = frozenset()) -> ChatRequest:
     """Check ``body`` and reduce it; decoded images land in ``cache``.
 
+    Args:
+        models: model ids accepted besides the known Doubao ones.
+
     Raises:
-        ApiError: 400 for a bad field, 404 for a model named ``unknown...``.
+        ApiError: 400 for a bad field, 404 for a model Ark would not find.
     """
     if not isinstance(body, dict):
         raise _bad("", "The request body must be a JSON object.")
@@ -97,13 +118,6 @@ def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
         raise _bad(
             "model", "The request is missing the required parameter `model`.", "MissingParameter"
         )
-    if model.startswith("unknown"):
-        raise ApiError(
-            404,
-            "InvalidEndpointOrModel.NotFound",
-            f"The model or endpoint {model} does not exist or you do not have access to it.",
-            "model",
-        )
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise _bad(
@@ -111,6 +125,14 @@ def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
             "The request is missing the required parameter `messages`.",
             "MissingParameter",
         )
+    if not known_model(model, models):
+        raise ApiError(
+            404,
+            "InvalidEndpointOrModel.NotFound",
+            f"The model or endpoint {model} does not exist or you do not have access to it.",
+            "model",
+        )
+    check_parameters(body)
     max_tokens = _count(body, "max_tokens")
     max_completion_tokens = _count(body, "max_completion_tokens")
     if max_tokens is not None and max_completion_tokens is not None:
@@ -121,6 +143,8 @@ def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
 
     text_chars = 0
     image_tokens = 0
+    turns = 0
+    image_count_total = 0
     last_user: tuple[list[str], list[ImagePart], list[int | float]] = ([], [], [])
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
@@ -144,10 +168,16 @@ def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
             )
         text_chars += sum(map(len, texts))
         image_tokens += sum(image.tokens for image in images)
+        image_count_total += len(images)
+        turns += role == "assistant"
         if role == "user":
             last_user = (texts, images, videos)
 
     texts, images, videos = last_user
+    # A tool result last means the model has what it asked for: it answers in text.
+    tool_result = _tool_result(messages[-1])
+    fmt = _response_format(body)
+    tool_name, tool_parameters = tool_plan(body, after_tool_result=tool_result is not None)
     return ChatRequest(
         model=model,
         stream=_flag(body, "stream"),
@@ -157,12 +187,28 @@ def parse_chat(body: Any, cache: DecodeCache) -> ChatRequest:
         videos=tuple(videos),
         text_chars=text_chars,
         image_tokens=image_tokens,
-        json_mode=_json_mode(body),
+        json_mode=fmt != "text",
         thinking=_thinking(body),
-        tool_name=_tool_name(body),
+        tool_name=tool_name,
         max_tokens=max_tokens,
         max_completion_tokens=max_completion_tokens,
+        turns=turns,
+        image_count_total=image_count_total,
+        schema=json_schema(body) if fmt == "json_schema" else None,
+        tool_parameters=tool_parameters,
+        tool_result=tool_result,
+        stop=stop_strings(body),
     )
+
+
+def _tool_result(message: dict[str, Any]) -> str | None:
+    """The text of ``message`` if it is a tool result, else None."""
+    if message.get("role") != "tool":
+        return None
+    content = message.get("content")
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
 
 
 def _parse_part(
@@ -193,7 +239,7 @@ def _parse_image(holder: Any, where: str, cache: DecodeCache) -> ImagePart:
     if not isinstance(holder, dict):
         raise _bad(where, f"`{where}` must be an object with a `url`.")
     detail = holder.get("detail")
-    if detail is not None and detail not in _DETAILS:
+    if detail is not None and detail not in DETAILS:
         raise _bad(
             f"{where}.detail",
             f"The image detail {detail!r} is invalid; only auto, high and low are accepted.",
@@ -214,7 +260,7 @@ def _parse_image(holder: Any, where: str, cache: DecodeCache) -> ImagePart:
 def _check_pixel_limit(limit: Any, where: str) -> None:
     if limit is None:
         return
-    low, high = _PIXEL_LIMIT
+    low, high = PIXEL_LIMIT
     ok = isinstance(limit, dict)
     if ok:
         lo, hi = limit.get("min_pixels", low), limit.get("max_pixels", high)
@@ -246,7 +292,7 @@ def _inline_image(url: str, detail: str, where: str, cache: DecodeCache) -> Imag
         raise _invalid_format(where, "the bytes are not an image of a supported format") from None
     except ImageError as exc:
         raise _bad(where, str(exc)) from None
-    declared = _ALIASES.get(decoded.subtype, decoded.subtype)
+    declared = FORMAT_ALIASES.get(decoded.subtype, decoded.subtype)
     if declared != info.format:
         raise _invalid_format(
             where, f"it declares {decoded.subtype} but the bytes are {info.format}"
@@ -296,17 +342,17 @@ def _include_usage(body: dict[str, Any]) -> bool:
     return options.get("include_usage") is True
 
 
-def _json_mode(body: dict[str, Any]) -> bool:
+def _response_format(body: dict[str, Any]) -> str:
     fmt = body.get("response_format")
     if fmt is None:
-        return False
+        return "text"
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind not in ("text", "json_object", "json_schema"):
         raise _bad(
             "response_format.type",
             "`response_format.type` must be text, json_object or json_schema.",
         )
-    return bool(kind != "text")
+    return str(kind)
 
 
 def _thinking(body: dict[str, Any]) -> bool:
@@ -317,28 +363,3 @@ def _thinking(body: dict[str, Any]) -> bool:
     if kind not in ("enabled", "disabled", "auto"):
         raise _bad("thinking.type", "`thinking.type` must be enabled, disabled or auto.")
     return bool(kind == "enabled")
-
-
-def _tool_name(body: dict[str, Any]) -> str | None:
-    tools = body.get("tools")
-    if tools is None or tools == []:
-        return None
-    if not isinstance(tools, list):
-        raise _bad("tools", "`tools` must be a list.")
-    names = []
-    for k, tool in enumerate(tools):
-        function = tool.get("function") if isinstance(tool, dict) else None
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str) or not name:
-            raise _bad(f"tools[{k}].function.name", "Every tool needs a function name.")
-        names.append(name)
-    choice = body.get("tool_choice")
-    if choice == "none":
-        return None
-    if isinstance(choice, dict):
-        function = choice.get("function")
-        chosen = function.get("name") if isinstance(function, dict) else None
-        if chosen not in names:
-            raise _bad("tool_choice.function.name", "`tool_choice` names no tool in `tools`.")
-        return str(chosen)
-    return names[0]

@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from ._app import create_app
+from ._app import build_app
 from ._faults import Fault
 from ._state import EmulatorState, RecordedRequest
 
-__all__ = ["Emulator", "serve"]
+__all__ = ["Emulator", "create_app", "serve"]
 
 # How long close() lets in-flight handlers finish before cancelling them; stalls and
 # slow streams watch the shutdown signal, so this is only a backstop.
@@ -109,6 +110,13 @@ class Emulator:
         line_ending: ``"lf"`` or ``"crlf"`` for SSE lines.
         keepalive_comments: ``: keep-alive`` comments before each stream chunk.
         record_bodies: keep request bodies (images summarized) in ``requests``.
+        models: model ids to accept besides the known Doubao ones (any other id is
+            404 ``InvalidEndpointOrModel.NotFound``, as on Ark).
+        latency: seconds every chat answer waits before it starts.
+        fault_rate: the share of chat requests (0-1) that fail with ``error_status``,
+            unless a fault is scripted for them.
+        error_status: the status of those random failures (429 adds ``Retry-After``).
+        seed: seeds the fault dice, for a reproducible run.
 
     Every stream option can also be set per request with ``X-Emulator-*`` headers.
     """
@@ -124,6 +132,11 @@ class Emulator:
         line_ending: str = "lf",
         keepalive_comments: int = 0,
         record_bodies: bool = True,
+        models: Iterable[str] = (),
+        latency: float = 0.0,
+        fault_rate: float = 0.0,
+        error_status: int = 500,
+        seed: int | None = None,
     ) -> None:
         self._state = EmulatorState(
             api_key=api_key,
@@ -132,6 +145,11 @@ class Emulator:
             line_ending=line_ending,
             keepalive_comments=keepalive_comments,
             record_bodies=record_bodies,
+            models=frozenset(models),
+            latency=latency,
+            fault_rate=fault_rate,
+            error_status=error_status,
+            seed=seed,
         )
         self._host = host
         self._port = port
@@ -203,7 +221,7 @@ class Emulator:
         if self._state.open_connections == 0:
             self._state.idle.set()
         runner = web.AppRunner(
-            create_app(self._state),
+            build_app(self._state),
             access_log=None,
             handler_cancellation=True,  # a stall ends when its client goes away
             shutdown_timeout=_SHUTDOWN_TIMEOUT,
@@ -244,6 +262,23 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def create_app(emulator: Emulator | EmulatorState | None = None) -> web.Application:
+    """The emulator as an ``aiohttp.web.Application``, to run or mount yourself.
+
+    Args:
+        emulator: whose options, script and request log to use. An :class:`Emulator`
+            (its ``requests`` then show what this app received), its state, or None
+            for a fresh one that accepts any key.
+    """
+    if emulator is None:
+        state = EmulatorState()
+    elif isinstance(emulator, EmulatorState):
+        state = emulator
+    else:
+        state = emulator._state
+    return build_app(state)
 
 
 async def serve(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -36,6 +38,10 @@ class RecordedRequest:
     fault: str | None = None
 
 
+def _ids(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 def _line_ending(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     if value not in ("lf", "crlf"):
         raise ValueError(f"line_ending must be 'lf' or 'crlf', not {value!r}")
@@ -53,6 +59,18 @@ class EmulatorState:
     line_ending: str = attrs.field(default="lf", validator=_line_ending)
     keepalive_comments: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     record_bodies: bool = True
+    # Model ids accepted besides the known Doubao ones.
+    models: frozenset[str] = attrs.field(default=frozenset(), converter=_ids)
+    # Seconds every chat answer waits before it starts (a model's thinking time).
+    latency: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    # The share of chat requests (without a scripted fault) that fail with error_status.
+    fault_rate: float = attrs.field(
+        default=0.0, validator=[attrs.validators.ge(0), attrs.validators.le(1)]
+    )
+    error_status: int = attrs.field(
+        default=500, validator=[attrs.validators.ge(400), attrs.validators.le(599)]
+    )
+    seed: int | None = None
     requests: list[RecordedRequest] = attrs.field(factory=list)
     faults: deque[Fault] = attrs.field(factory=deque)
     chat_requests: int = 0
@@ -61,9 +79,21 @@ class EmulatorState:
     peak_connections: int = 0
     # Set when the app shuts down, so stalls and slow streams stop at once.
     closing: asyncio.Event | None = None
+    _random: random.Random = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._random = random.Random(self.seed)
 
     def next_fault(self) -> Fault | None:
         return self.faults.popleft() if self.faults else None
+
+    def random_fault(self) -> Fault | None:
+        """With probability ``fault_rate``, an error fault (429s carry Retry-After)."""
+        if not self.fault_rate or self._random.random() >= self.fault_rate:
+            return None
+        if self.error_status == 429:
+            return Fault.rate_limited("1")
+        return Fault.error(self.error_status)
 
     def next_call_id(self) -> str:
         self.tool_calls += 1

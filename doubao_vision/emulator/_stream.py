@@ -93,7 +93,8 @@ def chunk_payloads(
     chunks: int | None,
 ) -> tuple[list[bytes], int]:
     """The JSON of every chunk in order, and how many come before the finish chunk."""
-    deltas: list[dict[str, Any]] = []
+    # The role comes alone first, as OpenAI-compatible servers send it.
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
     if answer.reasoning:
         deltas.extend({"reasoning_content": p} for p in _PIECE.findall(answer.reasoning))
     if answer.content:
@@ -111,9 +112,6 @@ def chunk_payloads(
         deltas.extend(
             {"tool_calls": [{"index": 0, "function": {"arguments": a}}]} for a in args[1:]
         )
-    if not deltas:
-        deltas.append({"content": ""})
-    deltas[0] = {"role": "assistant", **deltas[0]}
 
     base = {
         "id": request_id,

@@ -15,23 +15,19 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ._facts import MODELS
+
 __all__ = [
     "ARK_TYPES",
-    "MODELS",
     "ApiError",
     "ark_error_body",
+    "bad",
     "json_response",
     "models_body",
     "new_request_id",
     "ohtwo_error_body",
 ]
 
-MODELS = (
-    "doubao-1-5-vision-pro-250328",
-    "doubao-1-5-vision-lite-250315",
-    "doubao-1-5-ui-tars-250428",
-    "doubao-1-5-vision-pro-32k-250115",
-)
 _MODELS_CREATED = 1742256000  # a fixed date, so the model list is the same on every call
 
 # Ark's error ``type`` for each status it documents.
@@ -77,6 +73,11 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.param = param
+
+
+def bad(param: str, message: str, code: str = "InvalidParameter") -> ApiError:
+    """A 400 refusal naming ``param``."""
+    return ApiError(400, code, message, param)
 
 
 def ark_error_body(
@@ -127,12 +128,13 @@ def json_response(
     return response
 
 
-def models_body() -> dict[str, Any]:
-    """The OpenAI list shape for ``GET /v1/models``."""
+def models_body(extra: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The OpenAI list shape for ``GET /v1/models``: the Doubao vision models, then
+    ``extra`` (the emulator's added ids) sorted."""
     return {
         "object": "list",
         "data": [
             {"id": name, "object": "model", "created": _MODELS_CREATED, "owned_by": "bytedance"}
-            for name in MODELS
+            for name in (*MODELS, *sorted(extra - set(MODELS)))
         ],
     }
