@@ -4,12 +4,13 @@ The base64 alphabet needs no JSON escaping, so an image never has to pass throug
 the JSON encoder or exist as one giant ``str``: the payload is encoded with a
 placeholder per inline image, then written piece by piece, base64-encoding the
 image bytes a slice at a time. A 10 MB image costs its raw bytes and one slice,
-not the raw bytes plus a 13 MB data-URL string plus a 13 MB JSON body.
+not the raw bytes plus a 13 MB data-URL string plus a 13 MB JSON body. An image
+that came as a data URL keeps the user's base64 text, which is written as it is
+(``Image.base64_chunks``): no decoding, no encoding.
 """
 
 from __future__ import annotations
 
-import base64
 import secrets
 from typing import Any
 
@@ -25,12 +26,6 @@ __all__ = ["SplicedJSONPayload", "encode_body"]
 _MARKER = "doubao-vision-image-" + secrets.token_hex(12) + "-"
 # Below this, joining into one bytes object is cheaper than a custom payload.
 _SPLICE_THRESHOLD = 256 * 1024
-# A multiple of 3, so each slice base64-encodes with no padding in the middle.
-_SLICE = 3 * 64 * 1024
-
-
-def _b64_len(n: int) -> int:
-    return 4 * ((n + 2) // 3)
 
 
 class SplicedJSONPayload(Payload):
@@ -54,10 +49,7 @@ class SplicedJSONPayload(Payload):
             if isinstance(piece, bytes):
                 yield piece
             else:
-                data = piece.data or b""
-                view = memoryview(data)
-                for start in range(0, len(data), _SLICE):
-                    yield base64.b64encode(view[start : start + _SLICE])
+                yield from piece.base64_chunks()
 
     async def write(self, writer: AbstractStreamWriter) -> None:
         for chunk in self._iter_bytes():
@@ -86,7 +78,7 @@ def encode_body(payload: Any) -> bytes | SplicedJSONPayload:
 
     def default(obj: Any) -> Any:
         if isinstance(obj, Image):
-            if obj.data is None:
+            if obj.url is not None:
                 return obj.url
             images.append(obj)
             return f"{_MARKER}{len(images) - 1}"
@@ -111,13 +103,12 @@ def encode_body(payload: Any) -> bytes | SplicedJSONPayload:
         at = raw.index(marker, pos)
         head = raw[pos:at] + b'"data:' + image.mime.encode() + b";base64,"
         pieces += [head, image, b'"']
-        size += len(head) + _b64_len(len(image.data or b"")) + 1
+        size += len(head) + image.base64_size + 1
         pos = at + len(marker)
     pieces.append(raw[pos:])
     size += len(raw) - pos
     if size < _SPLICE_THRESHOLD:
         return b"".join(
-            piece if isinstance(piece, bytes) else base64.b64encode(piece.data or b"")
-            for piece in pieces
+            piece if isinstance(piece, bytes) else piece.base64_bytes() for piece in pieces
         )
     return SplicedJSONPayload(pieces, size)
