@@ -30,8 +30,10 @@ from ._messages import Detail, Message, SystemMessage, TextPart, load_image_argu
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._observe import default_observers
 from ._partial import StructuredStream
+from ._prepare import ImagePool, prepare_images
 from ._ratelimit import RateLimiter
 from ._request import ChatParams, ChatRequest, RequestParams, check_params
+from ._resize import pillow
 from ._streaming import AsyncStream
 from ._structured import ParsedCompletion, prepare_request
 from ._structured import parse as structured_parse
@@ -84,6 +86,12 @@ class AsyncClient:
             openai-python does); ``False`` ignores them.
         trace_configs: aiohttp ``TraceConfig`` objects, for connection-level events.
         observers: extra :class:`CallObserver` hooks run by every call.
+        resize_images: downscale every inline image to the pixel budget its
+            ``detail`` / ``image_pixel_limit`` implies before sending (needs the
+            ``images`` extra: Pillow); images over 10 MB or 36 MP become
+            sendable instead of being refused. Same answer, a fraction of the bytes.
+        image_workers: threads that decode and resize images at once (memory
+            stays bounded however many calls are in flight).
 
     Use ``async with AsyncClient() as client:`` or ``await client.aclose()``.
     One client belongs to one event loop; make one per loop.
@@ -108,6 +116,8 @@ class AsyncClient:
         trust_env: bool = True,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         observers: Sequence[CallObserver] = (),
+        resize_images: bool = False,
+        image_workers: int = 2,
     ) -> None:
         self._api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
         self._is_view = False
@@ -124,6 +134,10 @@ class AsyncClient:
         if max_concurrency is not None:
             check_at_least("max_concurrency", max_concurrency, 1)
         self._default_headers = dict(default_headers or {})
+        if resize_images:
+            pillow()  # a missing extra fails here, naming it, not at the first call
+        self._resize_images = resize_images
+        self._image_pool = ImagePool(image_workers)
         transport = Transport(
             limits, session=session, trust_env=trust_env, trace_configs=trace_configs
         )
@@ -172,6 +186,8 @@ class AsyncClient:
     async def aclose(self) -> None:
         """Close the pool (if we own it). Safe to call more than once."""
         await self._runtime.transport.aclose()
+        if not self._is_view:
+            await self._image_pool.aclose()
 
     @property
     def rate_limiter(self) -> Limiter:
@@ -264,6 +280,7 @@ class AsyncClient:
         self, request: ChatRequest, *, timeout: Timeout | float | None = None
     ) -> ChatCompletion:
         """Send a prepared :class:`ChatRequest` and return its completion."""
+        request = await prepare_images(request, resize=self._resize_images, pool=self._image_pool)
         call = self._call(
             request, timeout, "application/json", kind="chat", method="POST", url=self._chat_url
         )

@@ -93,7 +93,7 @@ def _url_for_image(value: str | Image) -> str | Image:
             f"image_url.url must be a str or Image, got {type(value).__name__}"
         )
     if value.startswith("data:"):
-        return Image.from_url(value)
+        return Image.from_url(value, check=False)  # limits: checked or resized at send
     if value.startswith(("http://", "https://")) and value.strip() == value and len(value) > 8:
         return value
     raise InvalidRequestError(
@@ -237,8 +237,10 @@ def user(
         image_pixel_limit: pixel bounds for every image given here.
 
     Raises:
-        ImageError: an image is missing, unreadable, of an unknown format, or
-            outside the size limits.
+        ImageError: an image is missing, unreadable or of an unknown format.
+            The size limits (10 MB, 36 MP) are checked when the request is
+            sent, before anything is uploaded, or the image is resized to fit
+            (``AsyncClient(resize_images=True)``).
         InvalidRequestError: a str that could be either (a folder's path, a
             data URL that is not an image, a sentence ending in ``cat.png``
             when no such file exists): say which with ``TextPart``/``Path``.
@@ -250,7 +252,7 @@ def user(
         elif isinstance(item, str) and not _is_image_ref(item):
             parts.append(TextPart(item))
         else:
-            image = to_image(item)
+            image = to_image(item, check=False)  # limits: checked or resized at send
             parts.append(ImagePart(ImageURL(image, detail, image_pixel_limit)))
     return UserMessage(parts)
 
@@ -304,12 +306,12 @@ async def load_image_argument(value: object, position: int) -> Image:
     if isinstance(value, str):
         text = value.strip()
         if _URL_SCHEME.match(text) or text.startswith("data:"):
-            return to_image(text)
+            return to_image(text, check=False)
         return await asyncio.to_thread(_image_file_argument, text, where)
     if isinstance(value, os.PathLike):
-        return await asyncio.to_thread(Image.from_path, value)
+        return await Image.aload(value, check=False)
     if isinstance(value, (Image, bytes, bytearray, memoryview)):
-        return to_image(value)
+        return to_image(value, check=False)
     raise InvalidRequestError(
         f"{where} must be a path, a URL, bytes or an Image, not {type(value).__name__}"
     )
@@ -318,7 +320,7 @@ async def load_image_argument(value: object, position: int) -> Image:
 def _image_file_argument(text: str, where: str) -> Image:
     path = os.path.expanduser(text)
     if os.path.isfile(path):
-        return Image.from_path(path)
+        return Image.from_path(path, check=False)
     if os.path.isdir(path):
         raise ImageNotFoundError(f"{where}, {text!r}, is a folder, not an image", source=text)
     if model_like(text):
