@@ -100,6 +100,7 @@ if TYPE_CHECKING:
     from ._partial import StructuredStream
     from ._ratelimit import RateLimiter, estimate_tokens
     from ._streaming import AsyncStream
+    from ._telemetry import OpenTelemetryObserver
 
 # The client side imports aiohttp and asyncio (about 100 ms here), so it loads on
 # first use: models, errors and the SSE decoder import fast, and so does a CLI's
@@ -110,6 +111,7 @@ _LAZY = {
     "Batch": "._batch",
     "StructuredStream": "._partial",
     "CallObserver": "._calls",
+    "OpenTelemetryObserver": "._telemetry",
     "BatchInput": "._batch",
     "BatchResult": "._batch",
     "RateLimiter": "._ratelimit",
@@ -184,6 +186,7 @@ __all__ = [
     "Message",
     "MissingAPIKeyError",
     "NotFoundError",
+    "OpenTelemetryObserver",
     "OutputValidationError",
     "ParsedCompletion",
     "PermissionDeniedError",

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from ._config import RetryPolicy, Timeout
 from ._exceptions import APIStatusError, DoubaoVisionError, RateLimitError
 from ._http_info import NO_HEADERS, RateLimitInfo, ResponseInfo, read_only_headers
+from ._models import ChatCompletion
 from ._retry import retry_delay
 from ._transport import Transport
 from ._usage import UsageTotals
@@ -203,16 +204,18 @@ class Call:
 
     async def enter(self) -> None:
         """Take a slot, count the call, and pass the rate limiter for the first attempt."""
+        # A call made now but started later (a stream entered later) is timed from here.
+        self.started_at = self.attempt_started_at = time.perf_counter()
         for observer in self._observers:
             observer.call_started(self)
-        slots = self._runtime.slots()
-        await slots.acquire()
-        self._holds_slot = True
         try:
+            slots = self._runtime.slots()
+            await slots.acquire()
+            self._holds_slot = True
             self._runtime.usage.requests += 1
             await self._runtime.limiter.acquire(self.request)
-        except BaseException:
-            self.exit()
+        except BaseException as error:  # cancelled while queued, say: the call is over
+            self.finish(None, error)
             raise
 
     def exit(self) -> None:
@@ -228,6 +231,10 @@ class Call:
         if not self._finished:
             self._finished = True
             self.ended_at = time.perf_counter()
+            if isinstance(result, ChatCompletion) and result.http is None:
+                # Built just now for this call: fill in the field in place (as
+                # read_completion does for the request ids), before observers look.
+                object.__setattr__(result, "http", self.response_info())
             for observer in self._observers:
                 observer.call_finished(self, result, error)
         self.exit()

@@ -289,8 +289,7 @@ class AsyncClient:
         async with call:
             completion = await call.run(self._chat_once, call, body)
             self._runtime.usage.add_completion(completion.usage)
-            call.finish(completion, None)
-        object.__setattr__(completion, "http", call.response_info())
+            call.finish(completion, None)  # also fills completion.http
         return completion
 
     async def _chat_once(self, call: Call, body: Any) -> ChatCompletion:

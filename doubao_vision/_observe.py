@@ -36,30 +36,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import orjson
 
+from ._content import input_messages, output_messages
 from ._exceptions import APIStatusError
 from ._facts import RETIRED_MODELS, RETIREMENT_DATE
 from ._headers import server_request_id
-from ._messages import AssistantMessage, ImagePart, TextPart, ToolMessage, VideoPart
 from ._models import ChatCompletion
 
 if TYPE_CHECKING:
     from ._calls import Call, CallObserver
     from ._exceptions import DoubaoVisionError
 
-__all__ = [
-    "CONTENT_LOGGER",
-    "LoggingObserver",
-    "content_logging",
-    "default_observers",
-    "input_messages",
-    "output_messages",
-]
+__all__ = ["CONTENT_LOGGER", "LoggingObserver", "content_logging", "default_observers"]
 
 log = logging.getLogger("doubao_vision")
 CONTENT_LOGGER = "doubao_vision.content"
@@ -208,91 +200,3 @@ def _warn_if_cut(call: Call, completion: ChatCompletion) -> None:
         completion.request_id or server_request_id(call.response_headers) or "-",
         call.client_request_id,
     )
-
-
-# -- content, for the opt-ins (logs and spans alike) ---------------------------
-#
-# The shape is OpenTelemetry's GenAI input/output messages
-# ({"role": ..., "parts": [{"type": "text", "content": ...}]}). Images are
-# described, never copied: a generic part with media type, size and
-# dimensions, or the remote URL a user passed.
-
-
-def _image_part(part: ImagePart) -> dict[str, Any]:
-    url = part.image_url.url
-    if isinstance(url, str):
-        return {"type": "uri", "modality": "image", "uri": url}
-    if url.url is not None:
-        return {"type": "uri", "modality": "image", "uri": url.url}
-    described: dict[str, Any] = {"type": "image", "modality": "image", "bytes": url.nbytes}
-    if url.format:
-        described["format"] = url.format
-    if url.width and url.height:
-        described["width"], described["height"] = url.width, url.height
-    return described
-
-
-def _parts(content: object) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "content": content}]
-    parts: list[dict[str, Any]] = []
-    for part in content if isinstance(content, Sequence) else ():
-        if isinstance(part, TextPart):
-            parts.append({"type": "text", "content": part.text})
-        elif isinstance(part, ImagePart):
-            parts.append(_image_part(part))
-        elif isinstance(part, VideoPart):
-            parts.append({"type": "uri", "modality": "video", "uri": part.video_url.url})
-    return parts
-
-
-def input_messages(messages: Sequence[object]) -> list[dict[str, Any]]:
-    """The request's messages as GenAI ``input.messages`` (text kept, images described)."""
-    described = []
-    for message in messages:
-        parts = _parts(getattr(message, "content", None))
-        if isinstance(message, AssistantMessage):
-            for call in message.tool_calls or ():
-                parts.append(
-                    {
-                        "type": "tool_call",
-                        "id": call.id,
-                        "name": call.function.name,
-                        "arguments": call.function.arguments,
-                    }
-                )
-        if isinstance(message, ToolMessage):
-            parts = [
-                {
-                    "type": "tool_call_response",
-                    "id": message.tool_call_id,
-                    "response": message.content,
-                }
-            ]
-        described.append({"role": getattr(message, "role", "user"), "parts": parts})
-    return described
-
-
-def output_messages(completion: ChatCompletion) -> list[dict[str, Any]]:
-    """The answer's choices as GenAI ``output.messages``."""
-    out = []
-    for choice in completion.choices:
-        message = choice.message
-        parts = _parts(message.content)
-        if message.reasoning_content:
-            parts.insert(0, {"type": "reasoning", "content": message.reasoning_content})
-        for call in message.tool_calls or ():
-            parts.append(
-                {
-                    "type": "tool_call",
-                    "id": call.id,
-                    "name": call.function.name,
-                    "arguments": call.function.arguments,
-                }
-            )
-        entry: dict[str, Any] = {"role": "assistant", "parts": parts}
-        entry["finish_reason"] = choice.finish_reason or "error"
-        out.append(entry)
-    return out
