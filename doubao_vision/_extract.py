@@ -48,6 +48,7 @@ __all__ = [
     "read_answer",
     "strip_think",
     "structure",
+    "unstructure_output",
 ]
 
 T = TypeVar("T")
@@ -159,6 +160,11 @@ def make_converter() -> cattrs.Converter:
 
 
 _converter = make_converter()
+
+
+def unstructure_output(value: Any) -> Any:
+    """A parsed object as JSON-ready data (the inverse of reading it)."""
+    return _converter.unstructure(value)
 
 
 def _json_kind(value: Any) -> str:

@@ -417,6 +417,32 @@ def test_response_format_mapping_is_sent(ray_cluster: Any, emu: ThreadedEmulator
     assert all(body["response_format"] == {"type": "json_object"} for body in bodies)
 
 
+def test_response_format_class_fills_the_parsed_column(
+    ray_cluster: Any, emu: ThreadedEmulator
+) -> None:
+    """response_format=SomeClass: each row's parsed column holds the object read from its answer."""
+    import dataclasses
+
+    import orjson
+
+    @dataclasses.dataclass
+    class Facts:  # defined here so Ray pickles it by value into the actors
+        width: int
+        height: int
+        format: str
+
+    images = pngs(3, start=13000)
+    ds = ray_cluster.data.from_items([{"image": data} for data in images])
+    out = map_images(
+        ds, emu, concurrency=1, model="doubao-seed-1-6-vision-250815", response_format=Facts
+    ).take_all()
+    assert all(row["error_type"] is None for row in out), out
+    parsed = [orjson.loads(row["parsed"]) for row in out]
+    assert all(p["format"] == "png" and p["width"] > 0 and p["height"] > 0 for p in parsed)
+    bodies = [r.body for r in emu.requests()]
+    assert all(body["response_format"]["type"] == "json_schema" for body in bodies)
+
+
 def test_budget_grants_the_leading_calls_that_fit(ray_cluster: Any) -> None:
     """A lease grants at once the prefix of calls its buckets hold: 10 of 20 at 600 rpm, 2 of 3 by tokens."""
     from doubao_vision.ray._limiter import _Budget

@@ -31,7 +31,7 @@ def map_images(
     rpm: float | None = None,
     tpm: float | None = None,
     limit: ClusterLimit | None = None,
-    response_format: Mapping[str, Any] | None = None,
+    response_format: type[Any] | Mapping[str, Any] | None = None,
     base_url: str | None = None,
     api_key: str | None = None,
     detail: Literal["low", "high", "auto"] | None = None,
@@ -66,8 +66,9 @@ def map_images(
         batch_size: rows per batch handed to an actor.
         rpm, tpm: one client-side limit for the whole cluster (see :func:`cluster_limit`).
         limit: an existing budget to share instead (then ``rpm``/``tpm`` are not used).
-        response_format: a JSON-mode or JSON-schema mapping, sent as is; the
-            answer column holds the JSON text.
+        response_format: an attrs class or dataclass: each answer is read into
+            it (with the schema sent as the model takes it) and its JSON goes in
+            the ``parsed`` column; or a JSON-mode/JSON-schema mapping, sent as is.
         base_url, api_key: as for :class:`AsyncClient` (else the environment
             of each actor).
         detail, system, retry, timeout: as for :class:`AsyncClient` and ``ask``.
@@ -77,15 +78,9 @@ def map_images(
 
     Raises:
         InvalidRequestError: parameters no request could carry (before any work).
-        TypeError: ``response_format`` given as a class (not supported here yet).
         ValueError: ``resume_from`` holds files that are not our results.
     """
     if response_format is not None:
-        if isinstance(response_format, type):
-            raise TypeError(
-                "map_images takes response_format as a mapping, such as "
-                '{"type": "json_object"}; a class is not supported here yet'
-            )
         params["response_format"] = response_format
     if limit is None and (rpm is not None or tpm is not None):
         limit = cluster_limit(rpm=rpm, tpm=tpm)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]  # no type hints
 import ray
 import ray.data
@@ -48,6 +49,9 @@ from doubao_vision import (
     UserMessage,
 )
 
+from .._extract import parsed_from, unstructure_output
+from .._schema import json_schema
+from .._structured import with_response_format
 from ._limiter import ClusterLimit, ClusterRateLimiter
 from ._resume import KEY_COLUMN, image_identity, question_digest, row_key
 
@@ -62,6 +66,7 @@ _OUTPUT_TYPES = (
     ("request_id", pa.string()),
     ("error_type", pa.string()),
     ("error_message", pa.string()),
+    ("parsed", pa.string()),  # with a response_format class: the object, as JSON
     (KEY_COLUMN, pa.string()),
 )
 #: The columns AskImages adds to every row it returns.
@@ -147,7 +152,10 @@ class AskImages:
         system: a system prompt.
         retry, timeout: as for :class:`AsyncClient`.
         skip: resume keys of rows answered before; those rows are dropped.
-        params: request fields (``temperature``, ``max_tokens``, ``response_format``, ...).
+        response_format: an attrs class or dataclass to read each answer into
+            (its JSON goes in the ``parsed`` column; a misfit is the row's
+            ``OutputValidationError``), or a ready mapping sent as is.
+        params: request fields (``temperature``, ``max_tokens``, ...).
 
     Raises:
         InvalidRequestError: ``params`` that no request could carry (raised here,
@@ -169,10 +177,16 @@ class AskImages:
         retry: RetryPolicy | None = None,
         timeout: Timeout | float | None = None,
         skip: frozenset[str] | ray.ObjectRef | None = None,  # type: ignore[type-arg]
+        response_format: type[Any] | Mapping[str, Any] | None = None,
         **params: Any,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight!r}")
+        self._parse_as: type[Any] | None = None
+        if isinstance(response_format, type):
+            self._parse_as = response_format
+        elif response_format is not None:
+            params["response_format"] = response_format
         ChatRequest(model=model, messages=[UserMessage([TextPart(prompt)])], **params)
         self.prompt = prompt
         self.model = model
@@ -192,6 +206,8 @@ class AskImages:
         self._limit = limit
         self._skip = skip
         asked = {**params, "detail": detail, "system": system}
+        if self._parse_as is not None:  # a new class is a new question
+            asked["parse_as"] = json_schema(self._parse_as)
         self._question = question_digest(prompt, model, asked)
         self._client: AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -261,11 +277,14 @@ class AskImages:
         part = ImagePart(ImageURL(image, self.detail))
         messages: list[Any] = [SystemMessage(self.system)] if self.system else []
         messages.append(UserMessage([TextPart(self.prompt), part]))
-        return ChatRequest(model=self.model, messages=messages, **self.params)
+        request = ChatRequest(model=self.model, messages=messages, **self.params)
+        if self._parse_as is not None:
+            request = with_response_format(request, self._parse_as)
+        return request
 
     async def _ask(
         self, client: AsyncClient, item: ChatRequest | DoubaoVisionError
-    ) -> ChatCompletion | DoubaoVisionError:
+    ) -> tuple[ChatCompletion, str | None] | DoubaoVisionError:
         if isinstance(item, DoubaoVisionError):
             return item
         assert self._slots is not None
@@ -273,11 +292,18 @@ class AskImages:
             if self._fatal is not None:  # the job is stopping: send nothing more
                 return self._fatal
             try:
-                return await client.send(item)
+                completion = await client.send(item)
             except DoubaoVisionError as error:
                 if self._fatal is None and is_fatal(error):
                     self._fatal = error
                 return error
+        if self._parse_as is None:
+            return completion, None
+        try:
+            parsed = parsed_from(completion, self._parse_as)
+        except DoubaoVisionError as error:
+            return error
+        return completion, orjson.dumps(unstructure_output(parsed)).decode()
 
     def _skipped(self) -> frozenset[str]:
         skip = self._skip
@@ -338,19 +364,21 @@ def _unwrapped(error: DoubaoVisionError) -> DoubaoVisionError:
     return error
 
 
-def _row(result: ChatCompletion | DoubaoVisionError) -> tuple[Any, ...]:
+def _row(result: tuple[ChatCompletion, str | None] | DoubaoVisionError) -> tuple[Any, ...]:
     if isinstance(result, DoubaoVisionError):
         request_id = result.request_id if isinstance(result, APIStatusError) else None
-        return (None, None, None, None, request_id, type(result).__name__, str(result))
-    usage = result.usage
+        return (None, None, None, None, request_id, type(result).__name__, str(result), None)
+    completion, parsed = result
+    usage = completion.usage
     return (
-        result.text,
-        result.finish_reason,
+        completion.text,
+        completion.finish_reason,
         usage.prompt_tokens if usage else None,
         usage.completion_tokens if usage else None,
-        result.request_id,
+        completion.request_id,
         None,
         None,
+        parsed,
     )
 
 
