@@ -51,6 +51,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     UnsupportedImageFormatError,
 )
+from ._extract import to_json_data
 from ._http_info import RateLimitInfo, ResponseInfo
 from ._images import Image, ImageInput
 from ._messages import (
@@ -223,6 +224,7 @@ __all__ = [
     "estimate_tokens",
     "json_schema",
     "system",
+    "to_json_data",
     "tool",
     "user",
 ]

@@ -48,7 +48,7 @@ __all__ = [
     "read_answer",
     "strip_think",
     "structure",
-    "unstructure_output",
+    "to_json_data",
 ]
 
 T = TypeVar("T")
@@ -162,8 +162,10 @@ def make_converter() -> cattrs.Converter:
 _converter = make_converter()
 
 
-def unstructure_output(value: Any) -> Any:
-    """A parsed object as JSON-ready data (the inverse of reading it)."""
+def to_json_data(value: Any) -> Any:
+    """A parsed object (an instance of a ``response_format`` class) as JSON-ready
+    data: dicts, lists, strings and numbers, dates as ISO text, enums as values.
+    The inverse of how answers are read, so ``parse`` can read it back."""
     return _converter.unstructure(value)
 
 

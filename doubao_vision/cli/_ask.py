@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from doubao_vision import ChatCompletion, ChatRequest, DoubaoVisionError
+import orjson
+
+from doubao_vision import ChatCompletion, ChatRequest, DoubaoVisionError, to_json_data
 
 from ._common import (
     build_messages,
@@ -15,6 +17,7 @@ from ._common import (
     connect,
     image_from_arg,
     report,
+    schema_class,
 )
 
 __all__ = ["run_ask", "run_models"]
@@ -40,7 +43,14 @@ async def run_ask(args: argparse.Namespace) -> int:
             args.prompt, images, system_prompt=args.system, detail=args.detail
         )
         request = ChatRequest(model=args.model, messages=messages, **chat_params(args))
+        cls = schema_class(args)
         async with connect(args, **client_options(args)) as client:
+            if cls is not None:
+                parsed = await client.parse(
+                    args.model, request.messages, response_format=cls, **chat_params(args)
+                )
+                print(orjson.dumps(to_json_data(parsed.parsed)).decode())
+                return 0
             if not args.stream:
                 completion = await client.send(request)
                 print(completion.text)

@@ -25,6 +25,7 @@ from doubao_vision import (
     DoubaoVisionError,
     Image,
     ImageNotFoundError,
+    to_json_data,
 )
 
 from ._common import (
@@ -36,6 +37,7 @@ from ._common import (
     check_request,
     client_options,
     connect,
+    schema_class,
 )
 from ._inputs import Item, Key, make_items
 from ._progress import make_progress
@@ -59,13 +61,18 @@ class _Run:
         self.stop = False
         self.progress = make_progress(args.progress, total, sys.stderr)
 
-    def record(self, item: Item, outcome: ChatCompletion | DoubaoVisionError) -> None:
+    def record(
+        self, item: Item, outcome: ChatCompletion | DoubaoVisionError, parsed: Any = None
+    ) -> None:
         if isinstance(outcome, DoubaoVisionError):
             self.out.write(error_row(item, self._model, self._params, outcome))
             self.failed[type(outcome).__name__] += 1
             self.stop = self._fail_fast
         else:
-            self.out.write(ok_row(item, self._model, self._params, outcome))
+            row = ok_row(item, self._model, self._params, outcome)
+            if parsed is not None:
+                row["parsed"] = to_json_data(parsed)
+            self.out.write(row)
             self.ok += 1
             self.cut += outcome.finish_reason == "length"
         self.written.append(item.key)
@@ -136,6 +143,7 @@ async def run_batch(args: argparse.Namespace) -> int:
             return 0
         raise UsageError("batch needs images: PATH_OR_GLOB ... or --input FILE")
     check_request(args)
+    schema_class(args)  # a bad --schema is a usage error before anything is read
     params = answer_params(args)
     items = make_items(args.paths, args.input, args.prompt, args.model, params)
     previous = load_previous(args.output)
@@ -167,10 +175,14 @@ async def run_batch(args: argparse.Namespace) -> int:
     try:
         options = {"rpm": args.rpm, "tpm": args.tpm, "max_connections": args.concurrency}
         async with connect(args, **options, **client_options(args)) as client:
-            async with client.batch(requests(), concurrency=args.concurrency) as batch:
+            batch = client.batch(
+                requests(), concurrency=args.concurrency, response_format=schema_class(args)
+            )
+            async with batch:
                 async for result in batch:
                     item = sent.pop(result.index)
-                    run.record(item, result.error if result.error is not None else result.unwrap())
+                    outcome = result.error if result.error is not None else result.unwrap()
+                    run.record(item, outcome, result.parsed)
                     if run.stop:
                         break
             usage = client.usage

@@ -93,7 +93,32 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
         options["timeout"] = args.timeout
     if args.max_retries is not None:
         options["max_retries"] = args.max_retries
+    if getattr(args, "resize", False):
+        options["resize_images"] = True
     return options
+
+
+def schema_class(args: argparse.Namespace) -> type[Any] | None:
+    """The class ``--schema module:Class`` names (imported from the current directory too)."""
+    spec = getattr(args, "schema", None)
+    if not spec:
+        return None
+    module_name, sep, name = spec.partition(":")
+    if not sep or not module_name or not name:
+        raise UsageError(f"--schema takes MODULE:CLASS, such as receipts:Receipt, not {spec!r}")
+    import importlib
+
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # as `python -m` does: modules beside the user
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"--schema {spec}: cannot import it ({exc})") from None
+    if not isinstance(found, type):
+        raise UsageError(f"--schema {spec} is not a class")
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -140,6 +165,8 @@ def answer_params(args: argparse.Namespace) -> dict[str, Any]:
         params["detail"] = args.detail
     if "response_format" in params:
         params["response_format"] = params["response_format"]["type"]
+    if getattr(args, "schema", None):
+        params["schema"] = args.schema  # another class is another question
     return params
 
 

@@ -128,6 +128,16 @@ def _add_request_options(parser: argparse.ArgumentParser, *, prompt_required: bo
     parser.add_argument(
         "--json", action="store_true", help="ask for a JSON object (response_format json_object)"
     )
+    parser.add_argument(
+        "--schema",
+        metavar="MODULE:CLASS",
+        help="read each answer into this attrs class or dataclass (written as 'parsed')",
+    )
+    parser.add_argument(
+        "--resize",
+        action="store_true",
+        help="downscale images to the model's pixel budget before upload (needs Pillow)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,7 +49,7 @@ from doubao_vision import (
     UserMessage,
 )
 
-from .._extract import parsed_from, unstructure_output
+from .._extract import parsed_from, to_json_data
 from .._schema import json_schema
 from .._structured import with_response_format
 from ._limiter import ClusterLimit, ClusterRateLimiter
@@ -303,7 +303,7 @@ class AskImages:
             parsed = parsed_from(completion, self._parse_as)
         except DoubaoVisionError as error:
             return error
-        return completion, orjson.dumps(unstructure_output(parsed)).decode()
+        return completion, orjson.dumps(to_json_data(parsed)).decode()
 
     def _skipped(self) -> frozenset[str]:
         skip = self._skip
