@@ -96,11 +96,12 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._batch import Batch, BatchInput, BatchResult
-    from ._calls import CallObserver
+    from ._calls import CallObserver, Limiter
     from ._client import AsyncClient
     from ._partial import StructuredStream
     from ._ratelimit import RateLimiter, estimate_tokens
     from ._streaming import AsyncStream
+    from ._sync import Client, Stream, SyncStructuredStream
     from ._telemetry import OpenTelemetryObserver
 
 # The client side imports aiohttp and asyncio (about 100 ms here), so it loads on
@@ -112,6 +113,10 @@ _LAZY = {
     "Batch": "._batch",
     "StructuredStream": "._partial",
     "CallObserver": "._calls",
+    "Client": "._sync",
+    "Limiter": "._calls",
+    "Stream": "._sync",
+    "SyncStructuredStream": "._sync",
     "OpenTelemetryObserver": "._telemetry",
     "BatchInput": "._batch",
     "BatchResult": "._batch",
@@ -163,6 +168,7 @@ __all__ = [
     "Choice",
     "ChoiceDelta",
     "ChunkChoice",
+    "Client",
     "CompletionTokensDetails",
     "ConflictError",
     "ContentFilterFinishReasonError",
@@ -183,6 +189,7 @@ __all__ = [
     "InternalServerError",
     "InvalidRequestError",
     "LengthFinishReasonError",
+    "Limiter",
     "Limits",
     "Message",
     "MissingAPIKeyError",
@@ -202,10 +209,12 @@ __all__ = [
     "SSEDecoder",
     "ServerSentEvent",
     "ServiceUnavailableError",
+    "Stream",
     "StreamClosedError",
     "StreamDecodeError",
     "StreamTruncatedError",
     "StructuredStream",
+    "SyncStructuredStream",
     "SystemMessage",
     "TextPart",
     "Timeout",
