@@ -12,8 +12,13 @@ it (the high-water mark is reset just before, through ``/proc/self/clear_refs``)
 and, for the hold workload, the RSS while every stream is open.
 
 Every answer is checked (completion text, stream text, chunk count, usage), so
-no contender wins by skipping work. Exit status: 0 ok, 1 a failed check or an
-error, 3 the contender is not installed (the harness reports it as skipped).
+no contender wins by skipping work. Images reach each contender the way its
+users hold them: raw bytes, a ``pathlib.Path``, or an OpenAI-style dict message
+whose image is already a base64 data URL (the ``-dataurl`` workloads; the data
+URLs are made before the clock starts, as a migrating user already has them).
+Stream workloads also count the garbage collector's runs per generation.
+Exit status: 0 ok, 1 a failed check or an error, 3 the contender is not installed
+(the harness reports it as skipped).
 """
 
 from __future__ import annotations
@@ -54,9 +59,29 @@ class CheckFailed(Exception):
 # -- contenders ---------------------------------------------------------------
 #
 # Each does what a user of that library would write: build the messages with the
-# image as a base64 data URL, send, read, pull out the text. ``stream`` returns
-# (text, chunks, completion_tokens from the usage chunk) and awaits ``on_first``
-# after the first chunk (the hold workload's barrier).
+# image as a base64 data URL, send, read, pull out the text. ``complete`` takes
+# the image as bytes, a Path, or a ready data URL (str). ``stream`` returns
+# (text, chunks, completion_tokens from the usage chunk), sends ``image`` (a data
+# URL) when given, and awaits ``on_first`` after the first chunk (the hold
+# workload's barrier).
+
+Image = bytes | str | Path
+
+
+def data_url(image: Image) -> str:
+    """What the raw and openai contenders send: a data URL, made the plain way."""
+    if isinstance(image, str):
+        return image
+    data = image.read_bytes() if isinstance(image, Path) else image
+    return f"data:image/png;base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def dict_messages(prompt: str, url: str | None) -> list[dict[str, Any]]:
+    """An OpenAI-style user message: the text, and the image as a data URL if any."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
+    if url is not None:
+        content.append({"type": "image_url", "image_url": {"url": url}})
+    return [{"role": "user", "content": content}]
 
 
 async def collect_chunks(chunks: Any, on_first: OnFirst) -> tuple[str, int, int]:
@@ -83,16 +108,19 @@ class DoubaoVision:
 
         self.client = AsyncClient(API_KEY, base_url=base_url, max_connections=connections)
 
-    async def complete(self, image: bytes) -> str:
+    async def complete(self, image: Image) -> str:
         from doubao_vision import user
 
-        completion = await self.client.chat(MODEL, [user(PROMPT, image)])
+        # A data URL comes in an OpenAI-style dict, as a user migrating from openai has it.
+        messages = dict_messages(PROMPT, image) if isinstance(image, str) else [user(PROMPT, image)]
+        completion = await self.client.chat(MODEL, messages)
         return completion.text
 
-    async def stream(self, on_first: OnFirst) -> tuple[str, int, int]:
+    async def stream(self, on_first: OnFirst, image: str | None = None) -> tuple[str, int, int]:
         from doubao_vision import user
 
-        async with self.client.stream(MODEL, [user(STREAM_PROMPT)]) as stream:
+        messages = dict_messages(STREAM_PROMPT, image) if image else [user(STREAM_PROMPT)]
+        async with self.client.stream(MODEL, messages) as stream:
             return await collect_chunks(stream, on_first)
 
     async def close(self) -> None:
@@ -117,30 +145,18 @@ class RawAiohttp:
         self.headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
 
-    async def complete(self, image: bytes) -> str:
-        b64 = base64.b64encode(image).decode("ascii")
-        payload = {
-            "model": MODEL,
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": PROMPT},
-                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}},
-                    ],
-                }
-            ],
-        }
+    async def complete(self, image: Image) -> str:
+        payload = {"model": MODEL, "messages": dict_messages(PROMPT, data_url(image))}
         async with self.session.post(self.url, data=self.dumps(payload), headers=self.headers) as r:
             raw = await r.read()
             if r.status != 200:
                 raise CheckFailed(f"HTTP {r.status}: {raw[:200]!r}")
         return str(self.loads(raw)["choices"][0]["message"]["content"])
 
-    async def stream(self, on_first: OnFirst) -> tuple[str, int, int]:
+    async def stream(self, on_first: OnFirst, image: str | None = None) -> tuple[str, int, int]:
         payload = {
             "model": MODEL,
-            "messages": [{"role": "user", "content": [{"type": "text", "text": STREAM_PROMPT}]}],
+            "messages": dict_messages(STREAM_PROMPT, image),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -195,26 +211,17 @@ class OpenAI:
             api_key=API_KEY, base_url=base_url, http_client=http_client
         )
 
-    async def complete(self, image: bytes) -> str:
-        b64 = base64.b64encode(image).decode("ascii")
+    async def complete(self, image: Image) -> str:
         completion = await self.client.chat.completions.create(
             model=MODEL,
-            messages=[
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": PROMPT},
-                        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}},
-                    ],
-                }
-            ],
+            messages=dict_messages(PROMPT, data_url(image)),  # type: ignore[arg-type]
         )
         return completion.choices[0].message.content or ""
 
-    async def stream(self, on_first: OnFirst) -> tuple[str, int, int]:
-        stream = await self.client.chat.completions.create(
+    async def stream(self, on_first: OnFirst, image: str | None = None) -> tuple[str, int, int]:
+        stream = await self.client.chat.completions.create(  # type: ignore[call-overload]
             model=MODEL,
-            messages=[{"role": "user", "content": [{"type": "text", "text": STREAM_PROMPT}]}],
+            messages=dict_messages(STREAM_PROMPT, image),
             stream=True,
             stream_options={"include_usage": True},
         )
@@ -279,19 +286,27 @@ async def pooled(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]
     await asyncio.gather(*(worker() for _ in range(min(n, concurrency))))
 
 
+def gc_runs() -> list[int]:
+    """Collections so far, per generation (young, middle, full heap)."""
+    return [g["collections"] for g in gc.get_stats()]
+
+
 class Measure:
     def __init__(self) -> None:
         gc.collect()
         self.rss_start = rss_kb()
         self.peak_reset = reset_peak()
+        self.gc = gc_runs()
         self.cpu = cpu_s()
         self.wall = time.perf_counter()
 
     def done(self) -> dict[str, Any]:
         cpu = cpu_s() - self.cpu
         wall = time.perf_counter() - self.wall
+        runs = [b - a for a, b in zip(self.gc, gc_runs(), strict=True)]
         peak = peak_kb()
         return {
+            "gc_runs": runs,
             "cpu_s": cpu,
             "wall_s": wall,
             "rss_start_kb": self.rss_start,
@@ -307,14 +322,14 @@ class Measure:
 
 async def requests_workload(
     contender: Any,
-    images: list[bytes],
+    images: list[Image],
     answers: list[str],
     n: int,
     concurrency: int,
-    warm_images: list[bytes],
+    warm_images: list[Image],
     warm_answers: list[str],
 ) -> dict[str, Any]:
-    async def call(pool: list[bytes], expected: list[str], i: int) -> None:
+    async def call(pool: list[Image], expected: list[str], i: int) -> None:
         k = i % len(pool)
         got = await contender.complete(pool[k])
         if got != expected[k]:
@@ -342,7 +357,10 @@ async def stream_workload(
     return {**measure.done(), "streams": streams, "chunks": streams * (chunks + 2)}
 
 
-async def hold_workload(contender: Any, streams: int, chunks: int, warm: int) -> dict[str, Any]:
+async def hold_workload(
+    contender: Any, streams: int, chunks: int, warm: int, images: list[str]
+) -> dict[str, Any]:
+    """``streams`` streams open at once; each sends ``images[i % len]`` if any."""
     expected = (stream_text(chunks), chunks + 2, chunks)
 
     async def run(n: int) -> tuple[dict[str, Any], int]:
@@ -358,7 +376,8 @@ async def hold_workload(contender: Any, streams: int, chunks: int, warm: int) ->
             await release.wait()
 
         async def one(i: int) -> None:
-            got = await contender.stream(barrier)
+            image = images[i % len(images)] if images else None
+            got = await contender.stream(barrier, image)
             if got != expected:
                 raise CheckFailed(f"stream {i}: got {_short(got)}, expected {_short(expected)}")
 
@@ -396,11 +415,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     work = spec["workloads"][args.workload]
     base_url = f"http://127.0.0.1:{args.port}/v1"
     connections = work["concurrency"]
-    contender = CONTENDERS[args.contender](base_url, connections)
+    # doubao_vision@NAME: the SDK from another folder (run.py --compare sets PYTHONPATH).
+    make = CONTENDERS[args.contender.partition("@")[0]]
+    contender = make(base_url, connections)
+    form = work.get("input", "bytes")
+
+    def load(name: str) -> Image:
+        """The image as this workload hands it over (read before the clock starts)."""
+        if form == "path":
+            return inputs / name
+        data = (inputs / name).read_bytes()
+        return data_url(data) if form == "dataurl" else data
+
     try:
-        if args.workload in ("small", "big"):
-            pool = [(inputs / name).read_bytes() for name in work["images"]]
-            warm = [(inputs / name).read_bytes() for name in work["warm_images"]]
+        if work["kind"] == "requests":
+            pool = [load(name) for name in work["images"]]
+            warm = [load(name) for name in work["warm_images"]]
             return await requests_workload(
                 contender,
                 pool,
@@ -410,10 +440,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 warm,
                 work["warm_answers"],
             )
-        if args.workload == "stream":
+        if work["kind"] == "stream":
             return await stream_workload(contender, work["streams"], connections, work["chunks"])
-        if args.workload == "hold":
-            return await hold_workload(contender, work["streams"], work["chunks"], work["warm"])
+        if work["kind"] == "hold":
+            images = [str(load(name)) for name in work.get("images", [])]
+            return await hold_workload(
+                contender, work["streams"], work["chunks"], work["warm"], images
+            )
         raise SystemExit(f"unknown workload {args.workload}")
     finally:
         await contender.close()
@@ -421,8 +454,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("contender", choices=sorted(CONTENDERS))
-    parser.add_argument("workload", choices=["small", "stream", "big", "hold"])
+    parser.add_argument("contender", help=f"one of {sorted(CONTENDERS)}, or doubao_vision@NAME")
+    parser.add_argument("workload", help="a workload named in the inputs' spec.json")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--inputs", required=True, help="the folder run.py prepared")
     args = parser.parse_args()

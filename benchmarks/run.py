@@ -1,20 +1,28 @@
 """Speed and memory of doubao_vision against raw aiohttp and the openai SDK.
 
-Usage: ``python benchmarks/run.py [--smoke] [--workload W ...] [--runs N] [--contender C ...]``
+Usage::
+
+    python benchmarks/run.py [--smoke] [--workload W ...] [--runs N] [--contender C ...]
+                             [--package-root DIR] [--out NAME]
 
 Starts the fake server (``server.py``) in its own process per workload, then
 runs every contender (``client.py``) in a fresh process, alternating
 (A B C A B C ...), ``--runs`` times (default 5). Each figure is the median over the runs;
 each ratio is taken against floor B (raw aiohttp + orjson) *of the same run*,
-then the median of those. Writes a markdown table to stdout and to
-``benchmarks/results/latest.md``, the raw numbers to ``latest.json``.
+then the median of those. Writes a markdown table (``report.py``) to stdout and to
+``benchmarks/results/<NAME>.md`` (default ``latest``), the raw numbers to ``<NAME>.json``.
+The method and every row are described in ``benchmarks/README.md``.
 
-Workloads: small (non-streaming requests with a ~100 KB image), stream (long
-streams), big (10 MB images), hold (many streams open at once), decode (the SSE
-decoder alone, from ``bench_sse.py``), import (``import doubao_vision``).
+Workloads: small, small-dataurl, small-path (non-streaming requests with a ~100 KB
+image as bytes, as an OpenAI-style dict with a data URL, as a Path), stream (long
+streams), big, big-dataurl (10 MB images), hold, hold-dataurl (many streams open at
+once), costs (a stream chunk's CPU stage by stage, ``chunk_costs.py``), decode (the
+SSE decoder alone, ``bench_sse.py``), import (``import doubao_vision``).
 
-``--smoke`` uses tiny counts and one run, for CI. The exit status is 1 if any
-contender's answers failed their check (a slow contender never fails).
+``--package-root DIR`` measures the doubao_vision found in DIR (another checkout,
+e.g. an older commit) with this harness. ``--smoke`` uses tiny counts and one run,
+for CI. The exit status is 1 if any contender's answers failed their check (a slow
+contender never fails).
 """
 
 from __future__ import annotations
@@ -23,7 +31,6 @@ import argparse
 import base64
 import contextlib
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
@@ -44,32 +51,38 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
 import bench_sse  # noqa: E402 -- after the path set-up above
+import report as rendering  # noqa: E402
+from report import FLOOR_A, FLOOR_B, HTTP_WORKLOADS, IMPORTS, MIB  # noqa: E402
 from server import image_answer  # noqa: E402
 
 from doubao_vision._samples import make_png_of_size  # noqa: E402
 
-MIB = 1 << 20
 CONTENDERS = ["doubao_vision", "aiohttp+json", "aiohttp+orjson", "openai", "openai+aiohttp"]
-FLOOR_A, FLOOR_B = "aiohttp+json", "aiohttp+orjson"
-HTTP_WORKLOADS = ["small", "stream", "big", "hold"]
-ALL_WORKLOADS = [*HTTP_WORKLOADS, "decode", "import"]
+ALL_WORKLOADS = [*HTTP_WORKLOADS, "costs", "decode", "import"]
 BIG_IMAGE = 10 * MIB - 64 * 1024  # just under the 10 MiB the API (and the SDK) accept
 
 
 def workloads(smoke: bool) -> dict[str, dict[str, Any]]:
     """Counts per workload; ``server`` is how the fake server paces its streams."""
     if smoke:
-        return {
-            "small": {"requests": 20, "concurrency": 8, "image": 100_000, "pool": 2},
-            "stream": {"streams": 3, "concurrency": 3, "server": (10, 0)},
-            "big": {"requests": 1, "concurrency": 1, "image": MIB, "warm_image": 100_000},
-            "hold": {"streams": 10, "warm": 2, "server": (5, 20)},
-        }
+        small = {"requests": 20, "concurrency": 8, "image": 100_000, "pool": 2}
+        big = {"requests": 1, "concurrency": 1, "image": MIB, "warm_image": 100_000}
+        hold = {"streams": 10, "warm": 2, "server": (5, 20)}
+        stream = {"streams": 3, "concurrency": 3, "server": (10, 0)}
+    else:
+        small = {"requests": 2000, "concurrency": 64, "image": 100_000, "pool": 16}
+        big = {"requests": 20, "concurrency": 4, "image": BIG_IMAGE, "warm_image": MIB}
+        hold = {"streams": 1000, "warm": 20, "server": (20, 100)}
+        stream = {"streams": 100, "concurrency": 20, "server": (500, 0)}
     return {
-        "small": {"requests": 2000, "concurrency": 64, "image": 100_000, "pool": 16},
-        "stream": {"streams": 100, "concurrency": 20, "server": (500, 0)},
-        "big": {"requests": 20, "concurrency": 4, "image": BIG_IMAGE, "warm_image": MIB},
-        "hold": {"streams": 1000, "warm": 20, "server": (20, 100)},
+        "small": small,
+        "small-dataurl": {**small, "input": "dataurl"},
+        "small-path": {**small, "input": "path"},
+        "stream": stream,
+        "big": big,
+        "big-dataurl": {**big, "input": "dataurl"},
+        "hold": hold,
+        "hold-dataurl": {**hold, "input": "dataurl"},
     }
 
 
@@ -89,39 +102,53 @@ def prepare_inputs(folder: Path, counts: dict[str, dict[str, Any]]) -> None:
         save(f"small-{i}.png", make_png_of_size(small["image"], seed=i))
         for i in range(small["pool"])
     ]
-    spec["small"] = {
-        "requests": small["requests"],
-        "concurrency": small["concurrency"],
-        "images": [name for name, _ in pool],
-        "answers": [answer for _, answer in pool],
-        "warm_images": [name for name, _ in pool],
-        "warm_answers": [answer for _, answer in pool],
-    }
     big = counts["big"]
     name, answer = save("big.png", make_png_of_size(big["image"], seed=99))
     warm_name, warm_answer = save("big-warm.png", make_png_of_size(big["warm_image"], seed=98))
-    spec["big"] = {
-        "requests": big["requests"],
-        "concurrency": big["concurrency"],
-        "images": [name],
-        "answers": [answer],
-        "warm_images": [warm_name],
-        "warm_answers": [warm_answer],
-        "image_bytes": (folder / name).stat().st_size,
-    }
-    stream = counts["stream"]
-    spec["stream"] = {
-        "streams": stream["streams"],
-        "concurrency": stream["concurrency"],
-        "chunks": stream["server"][0],
-    }
-    hold = counts["hold"]
-    spec["hold"] = {
-        "streams": hold["streams"],
-        "concurrency": hold["streams"],
-        "warm": hold["warm"],
-        "chunks": hold["server"][0],
-    }
+    for workload, count in counts.items():
+        base = workload.split("-")[0]
+        form = count.get("input", "bytes")
+        if base == "small":
+            spec[workload] = {
+                "kind": "requests",
+                "input": form,
+                "requests": count["requests"],
+                "concurrency": count["concurrency"],
+                "images": [name for name, _ in pool],
+                "answers": [answer for _, answer in pool],
+                "warm_images": [name for name, _ in pool],
+                "warm_answers": [answer for _, answer in pool],
+            }
+        elif base == "big":
+            spec[workload] = {
+                "kind": "requests",
+                "input": form,
+                "requests": count["requests"],
+                "concurrency": count["concurrency"],
+                "images": [name],
+                "answers": [answer],
+                "warm_images": [warm_name],
+                "warm_answers": [warm_answer],
+                "image_bytes": (folder / name).stat().st_size,
+            }
+        elif base == "stream":
+            spec[workload] = {
+                "kind": "stream",
+                "streams": count["streams"],
+                "concurrency": count["concurrency"],
+                "chunks": count["server"][0],
+            }
+        else:  # hold: with a data URL, each stream sends one of the small images
+            spec[workload] = {
+                "kind": "hold",
+                "input": form,
+                "streams": count["streams"],
+                "concurrency": count["streams"],
+                "warm": count["warm"],
+                "chunks": count["server"][0],
+                "images": [name for name, _ in pool] if form == "dataurl" else [],
+                "image_bytes": (folder / pool[0][0]).stat().st_size if form == "dataurl" else 0,
+            }
     (folder / "spec.json").write_text(json.dumps({"workloads": spec}))
 
 
@@ -132,10 +159,18 @@ def prepare_inputs(folder: Path, counts: dict[str, dict[str, Any]]) -> None:
 # is migrated onto the other's core in the middle of a run.
 PIN_ENV = "DOUBAO_BENCH_CPU"
 _CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+# --package-root: the doubao_vision the clients (and the import rows) load.
+PACKAGE_ROOT: list[str] = []
+# --compare NAME=DIR: contender "doubao_vision@NAME" loads the doubao_vision in DIR.
+COMPARE: dict[str, str] = {}
 
 
-def _env(cpu_index: int) -> dict[str, str]:
+def _env(cpu_index: int, contender: str = "") -> dict[str, str]:
     env = dict(os.environ)
+    root = COMPARE.get(contender.partition("@")[2]) if "@" in contender else None
+    roots = [root] if root else PACKAGE_ROOT
+    if roots:
+        env["PYTHONPATH"] = os.pathsep.join([*roots, env.get("PYTHONPATH", "")])
     env.pop(PIN_ENV, None)
     if len(_CPUS) >= 2:
         env[PIN_ENV] = str(_CPUS[cpu_index])
@@ -195,8 +230,8 @@ def run_client(contender: str, workload: str, port: int, inputs: Path) -> dict[s
         ],
         capture_output=True,
         text=True,
-        env=_env(0),
-        timeout=600,
+        env=_env(0, contender),
+        timeout=900,
         check=False,
     )
     lines = proc.stdout.strip().splitlines()
@@ -223,20 +258,27 @@ def run_client(contender: str, workload: str, port: int, inputs: Path) -> dict[s
 
 def per_unit(result: dict[str, Any], workload: str) -> float:
     """The CPU figure that is compared: per request, per chunk, or per stream."""
-    if workload in ("small", "big"):
-        return float(result["cpu_s"]) / result["requests"]
-    if workload == "stream":
-        return float(result["cpu_s"]) / result["chunks"]
-    return float(result["cpu_s"]) / result["streams"]
+    base = workload.split("-")[0]
+    if base in ("small", "big"):
+        return float(result["cpu_s"]) / int(result["requests"])
+    if base == "stream":
+        return float(result["cpu_s"]) / int(result["chunks"])
+    return float(result["cpu_s"]) / int(result["streams"])
 
 
 def memory_figure(result: dict[str, Any], workload: str, spec: dict[str, Any]) -> float:
     """KB: peak growth per in-flight image (big), RSS per open stream (hold), else peak RSS."""
-    if workload == "big":
-        return float(result["peak_growth_kb"]) / spec["concurrency"]
-    if workload == "hold":
+    base = workload.split("-")[0]
+    if base == "big":
+        return float(result["peak_growth_kb"]) / int(spec["concurrency"])
+    if base == "hold":
         return float(result["rss_per_stream_kb"])
     return float(result["peak_kb"])
+
+
+def gc_per_100k(result: dict[str, Any]) -> list[float]:
+    """Garbage-collector runs (young, middle, full) per 100,000 stream chunks."""
+    return [runs * 1e5 / result["chunks"] for runs in result.get("gc_runs", [0, 0, 0])]
 
 
 def bench_http(
@@ -287,9 +329,17 @@ def bench_http(
             peak_kb=statistics.median(res["peak_kb"] for res in results),
             memory_kb=statistics.median(memory_figure(res, workload, spec) for res in results),
             server_share=statistics.median(res["server_cpu_s"] / res["cpu_s"] for res in results),
+            cpu_spread=[
+                min(per_unit(r, workload) for r in results),
+                max(per_unit(r, workload) for r in results),
+            ],
         )
+        if "chunks" in results[0] and "gc_runs" in results[0]:
+            per_run_gc = [gc_per_100k(res) for res in results]
+            entry["gc_per_100k"] = [statistics.median(g[i] for g in per_run_gc) for i in range(3)]
         for floor, key in (
             (FLOOR_B, "cpu_ratio"),
+            ("openai", "cpu_ratio_openai"),
             (FLOOR_B, "memory_ratio"),
             (FLOOR_A, "memory_ratio_a"),
         ):
@@ -297,7 +347,7 @@ def bench_http(
             for row in per_run:
                 if name in row and floor in row and row[name].get("ok") and row[floor].get("ok"):
                     mine, theirs = row[name], row[floor]
-                    if key == "cpu_ratio":
+                    if key.startswith("cpu_ratio"):
                         a, b = per_unit(mine, workload), per_unit(theirs, workload)
                     else:
                         a, b = (
@@ -308,6 +358,7 @@ def bench_http(
                         ratios.append(a / b)
             if ratios:
                 entry[key] = statistics.median(ratios)
+                entry[key + "_spread"] = [min(ratios), max(ratios)]
         summary[name] = entry
     return {"spec": spec, "contenders": summary, "skipped": skipped, "runs": per_run}
 
@@ -332,16 +383,6 @@ def bench_decode(smoke: bool) -> dict[str, Any]:
     return out
 
 
-# What each import row runs in a fresh interpreter. The client side (aiohttp) loads
-# on first use, so the second row is what a program that makes a client pays.
-IMPORTS = {
-    "import doubao_vision": "import doubao_vision",
-    "first use": "import doubao_vision; doubao_vision.AsyncClient",
-    "import openai": "import openai",
-    "import aiohttp": "import aiohttp",
-}
-
-
 def bench_import(smoke: bool) -> dict[str, Any]:
     """Import times in fresh interpreters (medians), and the heaviest imports."""
     code = "import time; t = time.perf_counter(); {0}; print(time.perf_counter() - t)"
@@ -355,6 +396,7 @@ def bench_import(smoke: bool) -> dict[str, Any]:
                 capture_output=True,
                 text=True,
                 check=False,
+                env=_env(0),
             )
             if proc.returncode != 0:
                 break
@@ -366,6 +408,7 @@ def bench_import(smoke: bool) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=False,
+        env=_env(0),
     )
     # The packages it pulls in (cumulative, so nested ones count in their importer
     # too) and the self time of doubao_vision's own modules.
@@ -386,173 +429,20 @@ def bench_import(smoke: bool) -> dict[str, Any]:
     return out
 
 
-# -- reporting ----------------------------------------------------------------
-
-
-def version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "system": f"{platform.system()} {platform.release()}",
-    }
-
-
-def _ratio(entry: dict[str, Any], key: str) -> str:
-    if key not in entry:
-        return "-"
-    value = entry[key]
-    return f"{value:.3f}x" if value < 0.1 else f"{value:.2f}x"
-
-
-def http_table(workload: str, data: dict[str, Any]) -> list[str]:
-    spec = data["spec"]
-    conc = spec["concurrency"]
-    if workload == "small":
-        title = f"small: {spec['requests']:,} requests, ~100 KB image each, concurrency {conc}"
-        unit, scale, mem_head = "CPU/request (µs)", 1e6, "peak RSS (MB)"
-    elif workload == "stream":
-        n = spec["streams"] * (spec["chunks"] + 2)
-        title = (
-            f"stream: {spec['streams']} streams x {spec['chunks']} chunks "
-            f"({n:,} events), concurrency {conc}"
-        )
-        unit, scale, mem_head = "CPU/chunk (µs)", 1e6, "peak RSS (MB)"
-    elif workload == "big":
-        size = spec["image_bytes"] / MIB
-        title = (
-            f"big: {spec['requests']} requests, one {size:.2f} MiB image each, concurrency {conc}"
-        )
-        unit, scale, mem_head = "CPU/request (ms)", 1e3, "peak growth per in-flight image (MB)"
-    else:
-        title = (
-            f"hold: {spec['streams']:,} streams open at once, {spec['chunks']} chunks each, paced"
-        )
-        unit, scale, mem_head = "CPU/stream (ms)", 1e3, "RSS per open stream (KB)"
-    mem_ratio_key = "memory_ratio_a" if workload == "hold" else "memory_ratio"
-    mem_ratio_head = "memory vs floor A" if workload == "hold" else "memory vs floor B"
-    lines = [
-        f"**{title}**",
-        "",
-        f"| contender | {unit} | CPU vs floor B | wall (s) | {mem_head} | {mem_ratio_head} "
-        "| server CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, entry in data["contenders"].items():
-        if not entry["ok"]:
-            lines.append(f"| {name} | FAILED: {entry.get('error', '')[:80]} | | | | | |")
-            continue
-        if workload == "hold":
-            memory = f"{entry['memory_kb']:,.1f}"
-        elif workload == "big":
-            memory = f"{entry['memory_kb'] / 1024:,.1f}"
-        else:
-            memory = f"{entry['memory_kb'] / 1024:,.0f}"
-        lines.append(
-            f"| {name} | {entry['cpu_unit'] * scale:,.1f} | {_ratio(entry, 'cpu_ratio')} "
-            f"| {entry['wall_s']:,.2f} | {memory} | {_ratio(entry, mem_ratio_key)} "
-            f"| {entry['server_share']:.0%} |"
-        )
-    for name, reason in data["skipped"].items():
-        lines.append(f"| {name} | skipped: {reason[:80]} | | | | | |")
-    return lines
-
-
-def decode_table(data: dict[str, Any]) -> list[str]:
-    lines = ["**decode: the SSE decoder alone, fed 4 KiB pieces (bench_sse.py)**", ""]
-    lines += bench_sse.table(data["rows"]).splitlines()
-    return lines
-
-
-def import_table(data: dict[str, Any]) -> list[str]:
-    lines = ["**import: fresh interpreter, median**", "", "| what | ms |", "|---|---:|"]
-    for label, seconds in data["rows"].items():
-        lines.append(f"| `{IMPORTS[label]}` | {seconds * 1e3:,.0f} |")
-    heavy = ", ".join(f"{h['module']} {h['cumulative_ms']:.0f} ms" for h in data["heaviest"])
-    lines += [
-        "",
-        f"`python -X importtime -c 'import doubao_vision'`: the heaviest packages it pulls in "
-        f"(cumulative, nested ones counted in their importer too) are {heavy}; "
-        f"doubao_vision's own modules take {data['own_modules_ms']:.0f} ms.",
-    ]
-    return lines
-
-
-def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
-    """(target, measured, met) for each target the run could judge."""
-    out: list[tuple[str, str, bool | None]] = []
-    http = report["workloads"]
-
-    def ours(workload: str) -> dict[str, Any] | None:
-        entry = http.get(workload, {}).get("contenders", {}).get("doubao_vision")
-        return entry if entry and entry.get("ok") else None
-
-    def check(label: str, workload: str, key: str, limit: float) -> None:
-        entry = ours(workload)
-        if entry is not None and key in entry:
-            out.append((label, _ratio(entry, key), entry[key] <= limit))
-
-    check("small: CPU/request <= 1.25x floor B", "small", "cpu_ratio", 1.25)
-    check("stream: CPU/chunk <= 1.5x floor B", "stream", "cpu_ratio", 1.5)
-    check("big: CPU <= 1.0x floor B", "big", "cpu_ratio", 1.0)
-    check("big: peak memory per in-flight image <= 0.6x floor B", "big", "memory_ratio", 0.6)
-    check("hold: RSS per open stream <= 1.1x floor A", "hold", "memory_ratio_a", 1.1)
-    decode = report.get("decode")
-    if decode:
-        if "speedup_vs_openai" in decode:
-            speed = decode["speedup_vs_openai"]
-            out.append(("decode: >= 2x openai's events/s", f"{speed:.1f}x", speed >= 2.0))
-        growth = decode["growth"]["doubao_vision"]
-        # 4x the bytes should take about 4x the time; 5x leaves room for noise.
-        out.append(
-            (
-                "decode: one big event linear (4x the bytes ~ 4x the time)",
-                f"{growth:.1f}x time",
-                growth <= 5.0,
-            )
-        )
-    imp = report.get("import", {}).get("rows", {}).get("import doubao_vision")
-    if imp is not None:
-        out.append(("import doubao_vision <= 150 ms", f"{imp * 1e3:.0f} ms", imp <= 0.150))
-    return out
-
-
-def render(report: dict[str, Any]) -> str:
-    meta = report["meta"]
-    v = meta["versions"]
-    lines = [
-        f"Measured {meta['date']} on {meta['machine']['cores']} cores ({meta['machine']['cpu']}, "
-        f"{meta['machine']['system']}); Python {v['python']}, aiohttp {v['aiohttp']}, orjson "
-        f"{v['orjson']}, openai {v['openai']}, doubao-vision {v['doubao-vision']}. "
-        f"{meta['runs']} alternating run(s), medians; ratios against the floor in the same run."
-        + (" SMOKE RUN: tiny counts, the numbers mean nothing." if meta["smoke"] else ""),
-        "",
-    ]
-    for workload in HTTP_WORKLOADS:
-        if workload in report["workloads"]:
-            lines += [*http_table(workload, report["workloads"][workload]), ""]
-    if "decode" in report:
-        lines += [*decode_table(report["decode"]), ""]
-    if "import" in report:
-        lines += [*import_table(report["import"]), ""]
-    rows = targets(report)
-    if rows:
-        lines += ["**Targets**", "", "| target | measured | met |", "|---|---:|:---:|"]
-        for label, measured, met in rows:
-            lines.append(f"| {label} | {measured} | {'yes' if met else 'NO'} |")
-    return "\n".join(lines) + "\n"
+def bench_costs(smoke: bool) -> dict[str, Any]:
+    """A stream chunk's CPU stage by stage (``chunk_costs.py``, in its own process)."""
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "chunk_costs.py"), "--json", *(["--quick"] if smoke else [])],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=_env(0),
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"chunk_costs.py failed: {proc.stderr.strip()[-400:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
@@ -563,7 +453,33 @@ def main() -> None:
         "--runs", type=int, default=None, help="alternating runs (default 5; smoke 1)"
     )
     parser.add_argument("--contender", nargs="+", choices=CONTENDERS, default=CONTENDERS)
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="NAME=DIR",
+        help="also run contender doubao_vision@NAME with the doubao_vision in DIR "
+        "(e.g. a checkout of an older commit), alternating with the others",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="+",
+        default=[],
+        metavar="CONTENDER:WORKLOAD",
+        help="leave a contender out of one workload (to save time on a slow peer)",
+    )
+    parser.add_argument(
+        "--package-root", help="measure the doubao_vision in this folder (another checkout)"
+    )
+    parser.add_argument("--out", default="latest", help="results/<OUT>.md and .json")
     args = parser.parse_args()
+    if args.package_root:
+        PACKAGE_ROOT[:] = [str(Path(args.package_root).resolve())]
+    contenders = list(args.contender)
+    for item in args.compare:
+        name, _, folder = item.partition("=")
+        COMPARE[name] = str(Path(folder).resolve())
+        contenders.insert(1, f"doubao_vision@{name}")
     runs = args.runs or (1 if args.smoke else 5)
     counts = workloads(args.smoke)
     started = time.perf_counter()
@@ -572,11 +488,16 @@ def main() -> None:
             "date": datetime.date.today().isoformat(),
             "smoke": args.smoke,
             "runs": runs,
-            "machine": machine(),
+            "machine": rendering.machine(),
             "versions": {
                 "python": platform.python_version(),
-                **{d: version(d) for d in ("aiohttp", "orjson", "openai", "doubao-vision")},
+                **{
+                    d: rendering.version(d)
+                    for d in ("aiohttp", "orjson", "openai", "doubao-vision")
+                },
             },
+            "package_root": args.package_root,
+            "compare": dict(COMPARE),
         },
         "workloads": {},
     }
@@ -593,7 +514,7 @@ def main() -> None:
                     workload,
                     spec[workload],
                     counts[workload].get("server", (1, 0)),
-                    args.contender,
+                    [c for c in contenders if f"{c}:{workload}" not in args.skip],
                     runs,
                     inputs,
                 )
@@ -605,18 +526,20 @@ def main() -> None:
                 except AssertionError as exc:  # a decoder's output did not match
                     print(f"  ! decode failed: {exc}", file=sys.stderr)
                     failed = True
+            elif workload == "costs":
+                report["costs"] = bench_costs(args.smoke)
             else:
                 report["import"] = bench_import(args.smoke)
             print(f"{workload} done in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     finally:
         shutil.rmtree(inputs, ignore_errors=True)
     report["meta"]["seconds"] = time.perf_counter() - started
-    text = render(report)
+    text = rendering.render(report)
     print(text)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.md").write_text(text)
-    (out / "latest.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / f"{args.out}.md").write_text(text)
+    (out / f"{args.out}.json").write_text(json.dumps(report, indent=1, default=str))
     if failed:
         print("some contender's answers FAILED their check", file=sys.stderr)
         sys.exit(1)

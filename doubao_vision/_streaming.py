@@ -8,6 +8,13 @@ go back to the pool; anything else discards the connection.
 The call is retried like any other until its first chunk reaches the user,
 never after: once you have seen output, a retry could show you a different
 answer.
+
+The hot path (per chunk): the SSE decoder's fast path hands each plain
+``data: ...`` frame's bytes straight to ``orjson``, and each event is typed only
+when the user pulls it, so a 64 KiB read's ~450 chunks are never all alive at
+once (typing a whole read first kept hundreds of objects alive and woke the
+garbage collector hundreds of times per 100k chunks). The events of one read
+wait as bytes, which the collector does not track.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+import orjson
 
 from ._accumulate import StreamAccumulator
 from ._answers import as_chunk, error_from_payload, error_from_response, loads_event
@@ -30,7 +39,7 @@ from ._headers import server_request_id
 from ._http_info import ResponseInfo
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._serde import parse_chunk, parse_completion
-from ._sse import ServerSentEvent, SSEDecoder
+from ._sse import ServerSentEvent, SSEDecoder, event_text
 
 if TYPE_CHECKING:
     from ._calls import Call
@@ -76,15 +85,15 @@ class AsyncStream(Generic[_ChunkT]):
         self._closed = False
         self._done = False
         self._decoder = SSEDecoder(bare_json_event=_BARE_JSON)
-        self._pending: list[ChatCompletionChunk] = []
+        # The first chunk, typed while opening (it decides whether to retry).
+        self._first: ChatCompletionChunk | None = None
+        # The rest of the last read, untyped: typed one at a time as the user pulls.
+        self._events: list[bytes | ServerSentEvent] = []
         self._accumulator = StreamAccumulator()
         self._chunks_seen = 0
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_data = 0.0
         self._idle_tripped = False
-        # An error that arrived in the same read as chunks before it: raised
-        # after those chunks reach the user.
-        self._deferred_error: DoubaoVisionError | None = None
         self._error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------
@@ -130,15 +139,27 @@ class AsyncStream(Generic[_ChunkT]):
         try:
             if not self._started:
                 await self._start()
+            first, self._first = self._first, None
+            if first is not None:
+                yield first
+            handle = self._handle
             while True:
-                pending, self._pending = self._pending, []
-                for chunk in pending:
+                events, self._events = self._events, []
+                # One event typed per chunk pulled. An error event raises here, after
+                # the chunks before it reached the user; [DONE] ends the loop.
+                for event in events:
+                    if self._closed:  # aclose() inside the loop: type nothing more
+                        raise self._closed_error()
+                    chunk = handle(event)
+                    if chunk is None:
+                        break
                     yield chunk
                 if self._done:
+                    await self._drain_after_done()
                     return
                 if self._closed:
                     raise self._closed_error()
-                self._pending = await self._read_chunks()
+                await self._read_events()
         except DoubaoVisionError as error:
             self._error = error
             if self._opened:  # errors before the first chunk were counted by the call
@@ -200,15 +221,32 @@ class AsyncStream(Generic[_ChunkT]):
         self._started = True
         call = self._call
         await call.enter()
-        await call.run(self._open_once)
+        try:
+            await call.run(self._open_once)
+        finally:
+            # No retry after this point, so the request body (images, maybe megabytes
+            # of base64) need not live as long as the stream does.
+            self._body = None
         self._opened = True
 
     async def _open_once(self) -> None:
         """One attempt: open, and read until the first chunk (or the end)."""
         try:
             await self._open()
-            if not self._done:
-                self._pending = await self._read_chunks()
+            while self._first is None and not self._done:
+                await self._read_events()
+                events = self._events
+                for k, event in enumerate(events):
+                    chunk = self._handle(event)
+                    if chunk is not None:
+                        self._first = chunk
+                        del events[: k + 1]
+                        break
+                    events.clear()  # [DONE]: what follows it is not read
+                    await self._drain_after_done()
+                    break
+                else:
+                    events.clear()
         except DoubaoVisionError:
             response, self._response = self._response, None
             if response is not None:
@@ -218,7 +256,8 @@ class AsyncStream(Generic[_ChunkT]):
                 self._idle_timer = None
             self._decoder = SSEDecoder(bare_json_event=_BARE_JSON)
             self._accumulator = StreamAccumulator()
-            self._pending = []
+            self._first = None
+            self._events = []
             self._chunks_seen = 0
             self._done = False
             self._idle_tripped = False
@@ -247,7 +286,7 @@ class AsyncStream(Generic[_ChunkT]):
                 secret=self._secret,
             )
         if response.content_type == "application/json":
-            self._pending = [await self._read_json_answer(response)]
+            self._first = await self._read_json_answer(response)
             return
         if timeout.read is not None:
             loop = asyncio.get_running_loop()
@@ -286,18 +325,17 @@ class AsyncStream(Generic[_ChunkT]):
         self._idle_tripped = True
         response.close(reusable=False)  # wakes the pending read
 
-    async def _read_chunks(self) -> list[ChatCompletionChunk]:
-        """Read until at least one chunk is ready or the stream ends."""
-        if self._deferred_error is not None:
-            error, self._deferred_error = self._deferred_error, None
-            raise error
-        if self._done:
-            return []
+    async def _read_events(self) -> None:
+        """Read until the decoder gives at least one event (``self._events``), or the end.
+
+        Raises:
+            StreamTruncatedError: the body ended without ``[DONE]`` or a finish_reason.
+        """
         response = self._response
         if response is None:
             raise self._closed_error()
-        chunks: list[ChatCompletionChunk] = []
-        while not chunks:
+        decoder = self._decoder
+        while True:
             try:
                 data = await response.read_some() if not self._idle_tripped else b""
             except APIConnectionError as error:
@@ -307,32 +345,23 @@ class AsyncStream(Generic[_ChunkT]):
                 if self._chunks_seen and not isinstance(error, APITimeoutError):
                     error.args = (f"{error.args[0]} (after {self._chunks_seen} chunks)",)
                 raise
-            self._raise_if_idle()
-            events = self._decoder.feed(data) if data else self._decoder.flush()
-            for event in events:
-                try:
-                    chunk = self._handle(event)
-                except DoubaoVisionError as error:
-                    if not chunks:
-                        raise
-                    self._deferred_error = error
-                    return chunks
-                if chunk is None:  # [DONE]
-                    self._done = True
-                    await self._drain_after_done(response)
-                    return chunks
-                chunks.append(chunk)
+            if self._idle_tripped:
+                self._raise_if_idle()
             if not data:
+                decoder.flush()  # the spec drops an unterminated block: nothing to type
                 if self._accumulator.finished:
                     self._done = True  # some gateways end without [DONE] after finish_reason
-                    return chunks
+                    return
                 raise StreamTruncatedError(
                     "the stream ended without [DONE] or a finish_reason after "
                     f"{self._chunks_seen} chunks: the answer is incomplete",
                     client_request_id=self.client_request_id,
                 )
-        self._last_data = asyncio.get_running_loop().time()
-        return chunks
+            events = decoder.feed_frames(data)
+            if events:
+                self._events = events
+                self._last_data = asyncio.get_running_loop().time()
+                return
 
     def _raise_if_idle(self) -> None:
         if self._idle_tripped:
@@ -342,24 +371,45 @@ class AsyncStream(Generic[_ChunkT]):
                 client_request_id=self.client_request_id,
             )
 
-    def _handle(self, event: ServerSentEvent) -> ChatCompletionChunk | None:
-        data = event.data
-        if data.startswith("[DONE]"):
-            return None
-        payload = loads_event(data)
-        if event.event in ("error", _BARE_JSON) or (
-            isinstance(payload, dict) and "error" in payload
-        ):
-            raise error_from_payload(
-                payload,
-                status=200,
-                headers=self._response.headers if self._response is not None else None,
-                client_request_id=self.client_request_id,
-                secret=self._secret,
-            )
+    def _handle(self, event: bytes | ServerSentEvent) -> ChatCompletionChunk | None:
+        """Type one event: a chunk, None for ``[DONE]`` (and the stream is done), or raise."""
+        if type(event) is bytes:
+            # A plain ``data:`` frame's payload, straight from the decoder's fast path;
+            # it means exactly ServerSentEvent(None, event_text(event), ...), so the
+            # general branch below is what it must agree with (tests/test_perf_paths.py).
+            if event[:6] == b"[DONE]":
+                event_text(event)  # the UTF-8 check the spec decoder would have made
+                self._done = True
+                return None
+            try:
+                payload = orjson.loads(event)
+            except orjson.JSONDecodeError:
+                payload = loads_event(event_text(event))  # the general path's error
+            if type(payload) is dict and "error" in payload:
+                raise self._stream_error(payload)
+        else:
+            assert isinstance(event, ServerSentEvent)
+            data = event.data
+            if data.startswith("[DONE]"):
+                self._done = True
+                return None
+            payload = loads_event(data)
+            if event.event in ("error", _BARE_JSON) or (
+                isinstance(payload, dict) and "error" in payload
+            ):
+                raise self._stream_error(payload)
         chunk = parse_chunk(payload)
         self._add(chunk)
         return chunk
+
+    def _stream_error(self, payload: Any) -> DoubaoVisionError:
+        return error_from_payload(
+            payload,
+            status=200,
+            headers=self._response.headers if self._response is not None else None,
+            client_request_id=self.client_request_id,
+            secret=self._secret,
+        )
 
     def _add(self, chunk: ChatCompletionChunk) -> None:
         self._chunks_seen += 1
@@ -371,9 +421,12 @@ class AsyncStream(Generic[_ChunkT]):
         if chunk.usage is not None:
             self._call.usage.add_completion(chunk.usage)
 
-    async def _drain_after_done(self, response: StreamBody) -> None:
+    async def _drain_after_done(self) -> None:
         """Read the chunked terminator that follows [DONE], so the connection can be
         reused; the idle timer still guards this read."""
+        response = self._response
+        if response is None:
+            return
         try:
             while not response.at_eof() and not self._idle_tripped:
                 if not await response.read_some():

@@ -10,9 +10,9 @@ carry request headers (the key) into our exception chain.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -77,26 +77,54 @@ def _describe(exc: BaseException) -> str:
     return f"connection failed: {type(exc).__name__}: {exc}"
 
 
-@contextlib.contextmanager
-def map_transport_errors(client_request_id: str | None) -> Iterator[None]:
+# What the mapping catches: timeouts (asyncio's is the builtin TimeoutError, an
+# OSError, so it is told apart first), aiohttp's errors and socket errors.
+# Cancellation is a BaseException and never caught.
+_TRANSPORT_ERRORS = (asyncio.TimeoutError, aiohttp.ClientError, OSError)
+
+
+def _mapped(exc: BaseException, client_request_id: str | None) -> APIConnectionError:
+    """Our error for a transport failure (the caller raises it ``from exc``)."""
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return APITimeoutError(
+            f"timed out ({type(exc).__name__}); raise Timeout(...) or check the network",
+            client_request_id=client_request_id,
+        )
+    _scrub(exc)
+    return APIConnectionError(_describe(exc), client_request_id=client_request_id)
+
+
+class map_transport_errors:  # lower case: used like a function, as contextlib.suppress is
     """aiohttp and socket failures become :class:`APIConnectionError` or :class:`APITimeoutError`.
 
     Like httpx's ``map_httpcore_exceptions``: one place, ``raise ... from``.
     aiohttp errors that carry the request (``request_info``, with our
     Authorization header) have it scrubbed before they join our chain.
     Cancellation is never caught.
+
+    A class, not a ``@contextmanager`` generator: it runs on every request, and a
+    generator-based one costs a generator, its frame and two resumptions each time.
+    The per-read hot path (:meth:`StreamBody.read_some`) inlines the same
+    ``try``/``except`` around :func:`_mapped` instead.
     """
-    try:
-        yield
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise APITimeoutError(
-            f"timed out ({type(exc).__name__}); raise Timeout(...) or check the network",
-            client_request_id=client_request_id,
-        ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        _scrub(exc)
-        error = APIConnectionError(_describe(exc), client_request_id=client_request_id)
-        raise error from exc
+
+    __slots__ = ("_client_request_id",)
+
+    def __init__(self, client_request_id: str | None) -> None:
+        self._client_request_id = client_request_id
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Returns None: nothing is ever swallowed, only replaced by our error.
+        if exc is not None and isinstance(exc, _TRANSPORT_ERRORS):
+            raise _mapped(exc, self._client_request_id) from exc
 
 
 def _scrub(exc: BaseException) -> None:
@@ -135,8 +163,11 @@ class StreamBody:
 
     async def read_some(self) -> bytes:
         """Up to 64 KiB as they arrive; ``b""`` at the end."""
-        with map_transport_errors(self._client_request_id):
+        # map_transport_errors inlined: this runs once per network read of a stream.
+        try:
             return await self._response.content.read(_READ_SIZE)
+        except _TRANSPORT_ERRORS as exc:
+            raise _mapped(exc, self._client_request_id) from exc
 
     def at_eof(self) -> bool:
         return self._response.content.at_eof()
