@@ -30,7 +30,7 @@ from ._messages import Detail, Message, SystemMessage, TextPart, load_image_argu
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._observe import default_observers
 from ._partial import StructuredStream
-from ._prepare import ImagePool, prepare_images
+from ._prepare import ImagePool, check_images, prepare_images
 from ._ratelimit import RateLimiter
 from ._request import ChatParams, ChatRequest, RequestParams, check_params
 from ._resize import pillow
@@ -489,9 +489,21 @@ class AsyncClient:
         call = self._call(
             request, timeout, "text/event-stream", kind="stream", method="POST", url=self._chat_url
         )
-        body = encode_body(request.to_payload(stream=True))
-        call.body_size = body_size(body)
-        return kind(call, self._chat_url, body, self._api_key)
+        if not self._resize_images:
+            check_images(request)  # the limits, now: nothing is sent if one is over
+            body = encode_body(request.to_payload(stream=True))
+            call.body_size = body_size(body)
+            return kind(call, self._chat_url, body, self._api_key)
+
+        async def prepare() -> Any:
+            """Resize when the stream starts (off the loop), then encode the body."""
+            prepared = await prepare_images(request, resize=True, pool=self._image_pool)
+            call.request = prepared  # the limiter counts the resized images
+            body = encode_body(prepared.to_payload(stream=True))
+            call.body_size = body_size(body)
+            return body
+
+        return kind(call, self._chat_url, None, self._api_key, prepare)
 
     def batch(
         self,

@@ -27,7 +27,7 @@ from ._messages import ImagePart, ImageURL, UserMessage
 from ._request import ChatRequest
 from ._resize import pillow, resize_image
 
-__all__ = ["ImagePool", "prepare_images"]
+__all__ = ["ImagePool", "check_images", "prepare_images"]
 
 _T = TypeVar("_T")
 
@@ -93,6 +93,24 @@ def _needs_resizing(image: Image, budget: int) -> bool:
     if image.width is None or image.height is None:
         return True  # HEIC/HEIF: only Pillow knows the size
     return image.width * image.height > budget or image.nbytes > MAX_IMAGE_BYTES
+
+
+def check_images(request: ChatRequest) -> None:
+    """Check every inline image built with ``check=False`` against the limits (10 MB,
+    36 MP): what :func:`prepare_images` does without resizing, for callers that
+    cannot await (``client.stream`` checks here, when the stream is made).
+
+    Raises:
+        ImageTooLargeError, ImageDimensionsError: an image over the limits.
+    """
+    for message in request.messages:
+        if not isinstance(message, UserMessage) or isinstance(message.content, str):
+            continue
+        for part in message.content:
+            if isinstance(part, ImagePart) and isinstance(part.image_url.url, Image):
+                image = part.image_url.url
+                if image.url is None:
+                    image.check()
 
 
 async def prepare_images(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import orjson
@@ -71,7 +71,15 @@ class AsyncStream(Generic[_ChunkT]):
         StreamDecodeError: the body is not valid UTF-8 or a chunk is not JSON.
     """
 
-    def __init__(self, call: Call, url: str, body: Any, secret: str | None) -> None:
+    def __init__(
+        self,
+        call: Call,
+        url: str,
+        body: Any,
+        secret: str | None,
+        prepare: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        self._prepare = prepare  # makes the body when the stream starts (resizing)
         self._call = call
         self._url = url
         self._body = body
@@ -101,7 +109,8 @@ class AsyncStream(Generic[_ChunkT]):
     async def __aenter__(self) -> AsyncStream[_ChunkT]:
         try:
             await self._start()
-        except BaseException:
+        except BaseException as error:
+            self._error = error  # what the call's observers are told it ended with
             await self.aclose()
             raise
         return self
@@ -220,6 +229,8 @@ class AsyncStream(Generic[_ChunkT]):
             return
         self._started = True
         call = self._call
+        if self._prepare is not None:  # images resized off the loop, then the body
+            self._body = await self._prepare()
         await call.enter()
         try:
             await call.run(self._open_once)

@@ -281,11 +281,6 @@ async def test_stream_failing_midway_ends_its_span(
     assert span.status.status_code is StatusCode.ERROR
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AsyncStream.__aenter__ closes without recording the error it caught, so "
-    "call_finished sees StreamClosedError (reported to the integrator, issue #14)",
-)
 async def test_stream_failing_to_open_reports_its_error(
     traced: AsyncClient, telemetry: Telemetry, emulator: Emulator
 ) -> None:

@@ -452,3 +452,23 @@ async def test_client_resize_images_makes_oversize_photos_sendable(photo_12mp: b
     assert 0.95 * HIGH_DETAIL_MAX_PIXELS <= _answered_size(high.text) <= HIGH_DETAIL_MAX_PIXELS
     sizes = [int(h["content-length"]) for h in (r.headers for r in emulator.requests)]
     assert len(sizes) == 3 and max(sizes) < MAX_IMAGE_BYTES // 4  # a fraction of the photo
+
+
+async def test_streams_check_or_resize_images_too(photo_12mp: bytes) -> None:
+    """client.stream refuses an oversize image when made (nothing sent), and with
+    resize_images=True resizes it when the stream starts."""
+    from doubao_vision.emulator import Emulator
+
+    big = _png(PILImage.frombytes("RGB", (2000, 2000), os.urandom(12_000_000)))  # 12 MB
+    emulator = Emulator(api_key="k")
+    async with emulator as url:
+        async with dv.AsyncClient("k", base_url=url) as plain:
+            with pytest.raises(dv.ImageTooLargeError):
+                plain.stream(MODEL_VISION_PRO, [dv.user("What?", big)])
+        assert not emulator.requests
+        async with (
+            dv.AsyncClient("k", base_url=url, resize_images=True) as client,
+            client.stream(MODEL_VISION_PRO, [dv.user("What?", photo_12mp)]) as stream,
+        ):
+            completion = await stream.final_completion()
+    assert 0.95 * LOW_DETAIL_MAX_PIXELS <= _answered_size(completion.text) <= LOW_DETAIL_MAX_PIXELS
