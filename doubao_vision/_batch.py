@@ -109,16 +109,24 @@ class _Unbuilt:
 
 
 class _Source:
-    """Pulls items one at a time from a sync or async iterable."""
+    """Pulls items one at a time from a sync or async iterable.
 
-    __slots__ = ("_async", "_sync")
+    A lazy sync iterable (a generator that builds each request, reading its
+    image file with ``user(prompt, path)``) is advanced in a worker thread, one
+    item at a time: its disk reads never stall the event loop, however many
+    calls are in flight. A list or tuple, already built, is read in place.
+    """
+
+    __slots__ = ("_async", "_in_thread", "_sync")
 
     def __init__(self, items: BatchInput) -> None:
         self._async: AsyncIterator[BatchItem] | None = None
         self._sync: Iterator[BatchItem] | None = None
+        self._in_thread = False
         if isinstance(items, AsyncIterable):
             self._async = aiter(items)
         else:
+            self._in_thread = not isinstance(items, (list, tuple))
             self._sync = iter(items)
 
     async def pull(self) -> tuple[bool, object]:
@@ -130,9 +138,9 @@ class _Source:
         """
         try:
             if self._sync is not None:
-                for item in self._sync:
-                    return True, item
-                return False, None
+                if self._in_thread:
+                    return await asyncio.to_thread(_next, self._sync)
+                return _next(self._sync)
             assert self._async is not None
             return True, await anext(self._async)
         except (StopIteration, StopAsyncIteration):
@@ -144,6 +152,12 @@ class _Source:
         close = getattr(self._async, "aclose", None)
         if close is not None:
             await close()
+
+
+def _next(items: Iterator[BatchItem]) -> tuple[bool, object]:
+    for item in items:
+        return True, item
+    return False, None
 
 
 class Batch:

@@ -334,3 +334,22 @@ async def test_connection_refused_hints_at_the_base_url() -> None:
         with pytest.raises(dv.APIConnectionError, match="base_url") as info:
             await client.ask("x")
     assert "127.0.0.1:9" in str(info.value)
+
+
+async def test_a_lazy_batch_input_is_built_off_the_event_loop(
+    client: AsyncClient, cat: Path
+) -> None:
+    """A generator that reads image files is advanced in a worker thread, never on the loop's."""
+    import threading
+
+    loop_thread = threading.current_thread()
+    seen: list[threading.Thread] = []
+
+    def requests() -> Iterator[dv.ChatRequest]:
+        for i in range(4):
+            seen.append(threading.current_thread())
+            yield dv.ChatRequest(model=dv.MODEL_VISION_PRO, messages=[dv.user(f"q{i}", cat)])
+
+    results = await client.batch(requests(), concurrency=2)
+    assert all(r.ok for r in results) and len(seen) == 4
+    assert loop_thread not in seen
