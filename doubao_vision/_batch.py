@@ -129,24 +129,28 @@ class _Source:
             self._in_thread = not isinstance(items, (list, tuple))
             self._sync = iter(items)
 
-    async def pull(self) -> tuple[bool, object]:
-        """``(True, item)``, or ``(False, None)`` once the input is exhausted.
+    async def pull(self, most: int = 1) -> list[object]:
+        """Up to ``most`` next items (at least one unless the input is exhausted:
+        then ``[]``).
 
         An item the input failed to build (a generator that raised one of our
         errors, e.g. an ImageNotFoundError from ``user()``) comes back as that
         error, to become the item's result; a generator that raised ends there.
+        A lazy sync input is advanced in a worker thread, as many items per hop
+        as there are free slots: one hop per item would queue behind every
+        other callback on a busy loop.
         """
+        if self._sync is not None:
+            if self._in_thread:
+                return await asyncio.to_thread(_take, self._sync, most)
+            return _take(self._sync, most)
+        assert self._async is not None
         try:
-            if self._sync is not None:
-                if self._in_thread:
-                    return await asyncio.to_thread(_next, self._sync)
-                return _next(self._sync)
-            assert self._async is not None
-            return True, await anext(self._async)
-        except (StopIteration, StopAsyncIteration):
-            return False, None
+            return [await anext(self._async)]
+        except StopAsyncIteration:
+            return []
         except DoubaoVisionError as error:
-            return True, _Unbuilt(error)
+            return [_Unbuilt(error)]
 
     async def aclose(self) -> None:
         close = getattr(self._async, "aclose", None)
@@ -154,10 +158,17 @@ class _Source:
             await close()
 
 
-def _next(items: Iterator[BatchItem]) -> tuple[bool, object]:
-    for item in items:
-        return True, item
-    return False, None
+def _take(items: Iterator[BatchItem], most: int) -> list[object]:
+    """Up to ``most`` items; an error building one ends the list (and the input)."""
+    taken: list[object] = []
+    try:
+        for item in items:
+            taken.append(item)
+            if len(taken) >= most:
+                break
+    except DoubaoVisionError as error:
+        taken.append(_Unbuilt(error))
+    return taken
 
 
 class Batch:
@@ -274,15 +285,16 @@ class Batch:
         try:
             while True:
                 while not exhausted and len(running) < self.concurrency:
-                    more, item = await source.pull()
-                    if not more:
+                    pulled = await source.pull(self.concurrency - len(running))
+                    if not pulled:
                         exhausted = True
                         break
-                    task = loop.create_task(self._one(index, item))
-                    task.add_done_callback(finished.put_nowait)
-                    running.add(task)
-                    items[task] = (index, item)
-                    index += 1
+                    for item in pulled:
+                        task = loop.create_task(self._one(index, item))
+                        task.add_done_callback(finished.put_nowait)
+                        running.add(task)
+                        items[task] = (index, item)
+                        index += 1
                 if not running or self._closed:
                     return
                 task = await finished.get()
@@ -323,12 +335,10 @@ class Batch:
             else:
                 yield BatchResult(index, item, None, BatchStoppedError(message, cause=cause))
         index = next_index
-        while True:
-            more, item = await source.pull()
-            if not more:
-                return
-            yield BatchResult(index, item, None, BatchStoppedError(message, cause=cause))
-            index += 1
+        while pulled := await source.pull(64):
+            for item in pulled:
+                yield BatchResult(index, item, None, BatchStoppedError(message, cause=cause))
+                index += 1
 
     async def _one(self, index: int, item: object) -> BatchResult:
         try:

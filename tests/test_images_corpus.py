@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import random
 import warnings
+import zlib
 from collections.abc import Callable
 
 import pytest
@@ -120,6 +121,18 @@ def _pillow(data: bytes) -> tuple[str, tuple[int, int]] | None:
             return None
 
 
+def _decodes(data: bytes) -> bool:
+    """Pillow can decode the pixels, not only open the header."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with PILImage.open(io.BytesIO(data)) as image:
+                image.load()
+            return True
+        except Exception:
+            return False
+
+
 def _ours(data: bytes) -> tuple[str, tuple[int | None, int | None]] | None:
     try:
         info = inspect_image(data, source="corpus")
@@ -160,7 +173,7 @@ def test_truncated_and_bit_flipped_variants(name: str) -> None:
     _, make = CORPUS[name]
     data = make()
     agreed = 0
-    for variant in _variants(data, seed=hash(name) & 0xFFFF):
+    for variant in _variants(data, seed=zlib.crc32(name.encode()) & 0xFFFF):
         try:
             info = inspect_image(variant, source="variant")
         except ImageError:
