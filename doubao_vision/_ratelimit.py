@@ -36,7 +36,7 @@ from ._messages import (
 if TYPE_CHECKING:
     from ._request import ChatRequest
 
-__all__ = ["DEFAULT_ANSWER_TOKENS", "RateLimiter", "estimate_tokens"]
+__all__ = ["DEFAULT_ANSWER_TOKENS", "Budget", "RateLimiter", "estimate_tokens"]
 
 #: Tokens counted for the answer when a request sets neither max_tokens nor
 #: max_completion_tokens (a vision answer is a few hundred tokens).
@@ -131,6 +131,111 @@ class _Bucket:
         self.level -= cost
 
 
+class Budget:
+    """The state of one rate limit, with the clock passed in: the rpm/tpm buckets,
+    the cool-down gate after 429s and the half-open ramp after it.
+
+    No event loop, no locks: :class:`RateLimiter` drives one on a client's loop,
+    and ``doubao_vision.ray`` drives one inside its cluster-wide budget actor,
+    so both follow the same rules (see :class:`RateLimiter` for them).
+
+    Attributes:
+        generation: bumped by every cool-down; an admission is tagged with it.
+        resume_at: when the gate reopens (clock time of the caller's clock).
+        cooldowns: cool-downs begun (a burst of 429s counts once).
+        admitted: admissions so far.
+    """
+
+    __slots__ = (
+        "_allowance",
+        "_requests",
+        "_step_end",
+        "_tokens",
+        "_used",
+        "admitted",
+        "cooldowns",
+        "generation",
+        "probe_interval",
+        "resume_at",
+    )
+
+    def __init__(self, rpm: float | None, tpm: float | None, probe_interval: float) -> None:
+        self.configure(rpm, tpm, probe_interval)
+        self.admitted = 0
+        self.cooldowns = 0
+        self.generation = 0
+        self.resume_at = 0.0
+        self._allowance = 0  # 0: no ramp; else admissions allowed in this step
+        self._used = 0
+        self._step_end: float | None = None
+
+    def configure(self, rpm: float | None, tpm: float | None, probe_interval: float) -> None:
+        """New limits (full buckets); the gate and the counters stay as they are."""
+        self._requests = _Bucket(rpm) if rpm is not None else None
+        self._tokens = _Bucket(tpm) if tpm is not None else None
+        self.probe_interval = probe_interval
+
+    @property
+    def counts_tokens(self) -> bool:
+        return self._tokens is not None
+
+    def wait(self, cost: float, now: float) -> float:
+        """Seconds until a request of ``cost`` tokens may go (0.0: now)."""
+        wait = self._gate(now)
+        if wait > 0:
+            return wait
+        if self._requests is not None:
+            wait = self._requests.wait(1, now)
+        if self._tokens is not None:
+            wait = max(wait, self._tokens.wait(cost, now))
+        return wait
+
+    def take(self, cost: float, now: float) -> None:
+        """Admit one request of ``cost`` tokens (after :meth:`wait` said 0)."""
+        self.admitted += 1
+        if self._requests is not None:
+            self._requests.take(1)
+        if self._tokens is not None:
+            self._tokens.take(cost)
+        if self._allowance:
+            self._used += 1
+            if self._step_end is None:
+                self._step_end = now + self.probe_interval
+
+    def cool_down(self, seconds: float, admitted: int | None, now: float) -> bool:
+        """A 429 came back for a request admitted under generation ``admitted``
+        (None: unknown). Returns True if that began a new cool-down; an echo of
+        the current burst only extends the cool-down while it lasts."""
+        until = now + max(0.0, seconds)
+        if admitted is not None and admitted != self.generation:
+            if now < self.resume_at < until:
+                self.resume_at = until
+            return False
+        self.generation += 1
+        self.cooldowns += 1
+        self.resume_at = max(self.resume_at, until)
+        self._allowance, self._used, self._step_end = 1, 0, None
+        return True
+
+    def _gate(self, now: float) -> float:
+        """Seconds until the cool-down gate lets one more through (0.0: now)."""
+        if now < self.resume_at:
+            return self.resume_at - now
+        if not self._allowance:
+            return 0.0
+        end = self._step_end
+        if end is None or (self._used < self._allowance and now < end):
+            return 0.0
+        if now < end:
+            return end - now
+        if self._used < self._allowance:  # demand fell below the step: ramp over
+            self._allowance = 0
+        else:
+            self._allowance *= 2
+            self._used, self._step_end = 0, None
+        return 0.0
+
+
 class RateLimiter:
     """Requests per minute, tokens per minute, and a client-wide cool-down after 429s.
 
@@ -184,24 +289,26 @@ class RateLimiter:
         self.rpm = rpm
         self.tpm = tpm
         self.probe_interval = probe_interval
-        self.cooldowns = 0
-        self.admitted = 0
-        self._requests = _Bucket(rpm) if rpm is not None else None
-        self._tokens = _Bucket(tpm) if tpm is not None else None
+        self._budget = Budget(rpm, tpm, probe_interval)
         self._waiters: deque[tuple[asyncio.Future[int], int]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._generation = 0
-        self._resume_at = 0.0
-        self._allowance = 0  # 0: no ramp; else admissions allowed in this step
-        self._used = 0
-        self._step_end: float | None = None
 
     def __repr__(self) -> str:
         return (
             f"<RateLimiter rpm={self.rpm} tpm={self.tpm} waiting={self.waiting} "
             f"cooldowns={self.cooldowns}>"
         )
+
+    @property
+    def cooldowns(self) -> int:
+        """How many cool-downs began (a burst counts once)."""
+        return self._budget.cooldowns
+
+    @property
+    def admitted(self) -> int:
+        """How many requests were let through."""
+        return self._budget.admitted
 
     @property
     def waiting(self) -> int:
@@ -211,7 +318,7 @@ class RateLimiter:
     @property
     def cooling_down(self) -> bool:
         """True while the gate is shut (not counting the half-open ramp)."""
-        return self._now() < self._resume_at
+        return self._now() < self._budget.resume_at
 
     async def acquire(self, request: ChatRequest | None) -> None:
         """Wait for the gate, a request slot and the request's tokens, in arrival order.
@@ -226,10 +333,11 @@ class RateLimiter:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._rebind(loop)
-        cost = estimate_tokens(request) if self._tokens is not None else 0
-        if not self._waiters and self._wait(cost, loop.time()) <= 0:
-            self._take(cost, loop.time())
-            _ADMITTED.set((self, self._generation))
+        budget = self._budget
+        cost = estimate_tokens(request) if budget.counts_tokens else 0
+        if not self._waiters and budget.wait(cost, loop.time()) <= 0:
+            budget.take(cost, loop.time())
+            _ADMITTED.set((self, budget.generation))
             return
         future: asyncio.Future[int] = loop.create_future()
         self._waiters.append((future, cost))
@@ -251,18 +359,9 @@ class RateLimiter:
         cool-down began only extends that cool-down while it lasts; any other
         starts a new one and restarts the half-open ramp.
         """
-        now = self._now()
-        until = now + max(0.0, seconds)
         admitted = _ADMITTED.get()
-        if admitted is not None and admitted[0] is self and admitted[1] != self._generation:
-            if now < self._resume_at < until:
-                self._resume_at = until
-            return
-        self._generation += 1
-        self.cooldowns += 1
-        self._resume_at = max(self._resume_at, until)
-        self._allowance, self._used, self._step_end = 1, 0, None
-        if self._waiters:
+        generation = admitted[1] if admitted is not None and admitted[0] is self else None
+        if self._budget.cool_down(seconds, generation, self._now()) and self._waiters:
             self._pump()
 
     # -- internals --------------------------------------------------------
@@ -280,45 +379,6 @@ class RateLimiter:
             self._timer = None
         self._loop = loop
 
-    def _gate(self, now: float) -> float:
-        """Seconds until the cool-down gate lets one more through (0.0: now)."""
-        if now < self._resume_at:
-            return self._resume_at - now
-        if not self._allowance:
-            return 0.0
-        end = self._step_end
-        if end is None or (self._used < self._allowance and now < end):
-            return 0.0
-        if now < end:
-            return end - now
-        if self._used < self._allowance:  # demand fell below the step: ramp over
-            self._allowance = 0
-        else:
-            self._allowance *= 2
-            self._used, self._step_end = 0, None
-        return 0.0
-
-    def _wait(self, cost: int, now: float) -> float:
-        wait = self._gate(now)
-        if wait > 0:
-            return wait
-        if self._requests is not None:
-            wait = self._requests.wait(1, now)
-        if self._tokens is not None:
-            wait = max(wait, self._tokens.wait(cost, now))
-        return wait
-
-    def _take(self, cost: int, now: float) -> None:
-        self.admitted += 1
-        if self._requests is not None:
-            self._requests.take(1)
-        if self._tokens is not None:
-            self._tokens.take(cost)
-        if self._allowance:
-            self._used += 1
-            if self._step_end is None:
-                self._step_end = now + self.probe_interval
-
     def _pump(self) -> None:
         """Admit queued callers from the front while they fit; else set a timer."""
         if self._timer is not None:
@@ -332,10 +392,10 @@ class RateLimiter:
                 waiters.popleft()
                 continue
             now = loop.time()
-            wait = self._wait(cost, now)
+            wait = self._budget.wait(cost, now)
             if wait > 0:
                 self._timer = loop.call_at(now + wait, self._pump)
                 return
             waiters.popleft()
-            self._take(cost, now)
-            future.set_result(self._generation)
+            self._budget.take(cost, now)
+            future.set_result(self._budget.generation)

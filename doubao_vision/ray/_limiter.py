@@ -8,12 +8,11 @@ few of them at once (a *lease*), so one actor round trip is shared by up to
 ``lease_size`` calls. Permits are used the moment they are granted (each one
 was asked for a caller that is waiting), so leases never pile up into a burst.
 
-The buckets and the cool-down follow :class:`doubao_vision.RateLimiter` (read
-its docstring): one second of budget at most, debt for costs above it, one
-cool-down per burst of 429s (a 429 on a request admitted before the current
-cool-down began only extends it), then a half-open ramp of 1, 2, 4, ...
-requests per ``probe_interval``. The buckets here are our own few lines, not
-``RateLimiter``'s private ones: the request path is being refactored.
+The buckets and the cool-down are the ones :class:`doubao_vision.RateLimiter`
+uses (the same ``Budget`` object; read RateLimiter's docstring): one second of
+budget at most, debt for costs above it, one cool-down per burst of 429s (a 429
+on a request admitted before the current cool-down began only extends it), then
+a half-open ramp of 1, 2, 4, ... requests per ``probe_interval``.
 """
 
 from __future__ import annotations
@@ -29,14 +28,13 @@ import attrs
 import ray
 
 from doubao_vision import estimate_tokens
+from doubao_vision._ratelimit import Budget
 
 if TYPE_CHECKING:
     from doubao_vision import ChatRequest
 
 __all__ = ["ClusterLimit", "ClusterRateLimiter", "cluster_limit"]
 
-_BURST_SECONDS = 1.0
-_EPSILON = 1e-9
 #: Calls one lease may cover: enough to amortise the round trip, small enough
 #: that no actor hoards the budget.
 DEFAULT_LEASE_SIZE = 8
@@ -45,24 +43,6 @@ DEFAULT_LEASE_SIZE = 8
 _ADMITTED: contextvars.ContextVar[tuple[ClusterRateLimiter, int] | None] = contextvars.ContextVar(
     "doubao_vision_ray_admitted", default=None
 )
-
-
-class _Bucket:
-    """``per_minute`` units refilled continuously, holding one second's worth; may go into debt."""
-
-    __slots__ = ("capacity", "level", "rate", "stamp")
-
-    def __init__(self, per_minute: float) -> None:
-        self.rate = per_minute / 60.0
-        self.capacity = max(self.rate * _BURST_SECONDS, 1.0)
-        self.level = self.capacity
-        self.stamp = time.monotonic()
-
-    def wait(self, cost: float, now: float) -> float:
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
-        missing = min(cost, self.capacity) - self.level
-        return 0.0 if missing <= _EPSILON else missing / self.rate
 
 
 class _Budget:
@@ -75,93 +55,46 @@ class _Budget:
 
     def __init__(self, rpm: float | None, tpm: float | None, probe_interval: float) -> None:
         self._lock = asyncio.Lock()
-        self.configure(rpm, tpm, probe_interval)
-        self.admitted = 0
+        self._budget = Budget(rpm, tpm, probe_interval)
         self.leases = 0
-        self.cooldowns = 0
-        self._generation = 0
-        self._resume_at = 0.0
-        self._allowance = 0  # 0: no ramp; else admissions allowed in this ramp step
-        self._used = 0
-        self._step_end: float | None = None
+
+    @property
+    def admitted(self) -> int:
+        return self._budget.admitted
+
+    @property
+    def cooldowns(self) -> int:
+        return self._budget.cooldowns
 
     def configure(self, rpm: float | None, tpm: float | None, probe_interval: float) -> None:
         """Set new limits (the latest ``cluster_limit`` call for a name wins)."""
-        self._requests = _Bucket(rpm) if rpm is not None else None
-        self._tokens = _Bucket(tpm) if tpm is not None else None
-        self._probe_interval = probe_interval
+        self._budget.configure(rpm, tpm, probe_interval)
 
     def stats(self) -> dict[str, int]:
         return {"admitted": self.admitted, "leases": self.leases, "cooldowns": self.cooldowns}
 
     async def lease(self, costs: list[int]) -> tuple[int, int]:
         """Grant permits for a prefix of ``costs`` (at least one): ``(granted, generation)``."""
+        budget = self._budget
         async with self._lock:
             while True:
-                wait = self._wait(costs[0], time.monotonic())
+                wait = budget.wait(costs[0], time.monotonic())
                 if wait <= 0:
                     break
                 await asyncio.sleep(wait)
             granted = 0
             for cost in costs:
                 now = time.monotonic()
-                if granted and self._wait(cost, now) > 0:
+                if granted and budget.wait(cost, now) > 0:
                     break
-                self._take(cost, now)
+                budget.take(cost, now)
                 granted += 1
             self.leases += 1
-            return granted, self._generation
+            return granted, budget.generation
 
     def cool_down(self, seconds: float, admitted: int | None) -> None:
         """A 429 came back for a request admitted under generation ``admitted``."""
-        now = time.monotonic()
-        until = now + max(0.0, seconds)
-        if admitted is not None and admitted != self._generation:
-            if now < self._resume_at < until:  # an echo of the same burst: only extend
-                self._resume_at = until
-            return
-        self._generation += 1
-        self.cooldowns += 1
-        self._resume_at = max(self._resume_at, until)
-        self._allowance, self._used, self._step_end = 1, 0, None
-
-    def _gate(self, now: float) -> float:
-        if now < self._resume_at:
-            return self._resume_at - now
-        if not self._allowance:
-            return 0.0
-        end = self._step_end
-        if end is None or (self._used < self._allowance and now < end):
-            return 0.0
-        if now < end:
-            return end - now
-        if self._used < self._allowance:  # demand fell below the step: ramp over
-            self._allowance = 0
-        else:
-            self._allowance *= 2
-            self._used, self._step_end = 0, None
-        return 0.0
-
-    def _wait(self, cost: int, now: float) -> float:
-        wait = self._gate(now)
-        if wait > 0:
-            return wait
-        if self._requests is not None:
-            wait = self._requests.wait(1, now)
-        if self._tokens is not None:
-            wait = max(wait, self._tokens.wait(cost, now))
-        return wait
-
-    def _take(self, cost: int, now: float) -> None:
-        self.admitted += 1
-        if self._requests is not None:
-            self._requests.level -= 1
-        if self._tokens is not None:
-            self._tokens.level -= cost
-        if self._allowance:
-            self._used += 1
-            if self._step_end is None:
-                self._step_end = now + self._probe_interval
+        self._budget.cool_down(seconds, admitted, time.monotonic())
 
 
 @attrs.frozen
