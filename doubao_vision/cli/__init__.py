@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from ._common import (
     EXIT_INTERRUPTED,
@@ -27,9 +28,42 @@ from ._parser import build_parser, key_on_command_line
 __all__ = ["main"]
 
 
-def _run(args: argparse.Namespace, extra: list[str]) -> int:
+def _run_async(work: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(work)``, with Ctrl-C cancelling ``work`` (which cleans up and
+    says what was saved) instead of raising KeyboardInterrupt wherever the loop
+    happens to be: Python 3.10's ``asyncio.run`` does the latter, and the
+    interrupted callback prints a traceback. 3.11's Runner does what we do here."""
     import asyncio
+    import signal
 
+    async def guarded() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        interrupted = False
+
+        def on_sigint() -> None:
+            nonlocal interrupted
+            interrupted = True
+            task.cancel()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows, not main thread
+            return await work
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if interrupted:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    return asyncio.run(guarded())
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
     command = args.command
     if command == "emulator":
         from ._emulator import run_emulator
@@ -40,14 +74,14 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
         if args.emulator or args.base_url or args.api_key_file:
             raise UsageError("demo runs its own emulator: it takes no connection options")
-        return asyncio.run(run_demo())
+        return _run_async(run_demo())
     if command == "batch":
         from ._batch import run_batch
 
-        return asyncio.run(run_batch(args))
+        return _run_async(run_batch(args))
     from ._ask import run_ask, run_models
 
-    return asyncio.run(run_ask(args) if command == "ask" else run_models(args))
+    return _run_async(run_ask(args) if command == "ask" else run_models(args))
 
 
 def _quiet_stdout() -> None:
