@@ -300,8 +300,23 @@ def read_completion(
     return completion
 
 
-def read_model_ids(raw: bytes) -> list[str]:
-    """``GET /models``: the ids listed under ``data``."""
+def read_model_ids(
+    status: int,
+    headers: Mapping[str, str],
+    raw: bytes,
+    client_request_id: str,
+    secret: str | None = None,
+) -> list[str]:
+    """``GET /models``: the ids listed under ``data``.
+
+    Raises:
+        APIStatusError: an error status.
+        ResponseValidationError: the body is not a model list.
+    """
+    if status >= 300:  # a redirect we did not follow is an error too
+        raise error_from_response(
+            status, headers, raw, client_request_id=client_request_id, secret=secret
+        )
     try:
         return [item["id"] for item in orjson.loads(raw)["data"]]
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:

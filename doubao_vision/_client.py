@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
-from ._answers import error_from_response, read_completion, read_model_ids
+from ._answers import read_completion, read_model_ids
 from ._body import encode_body
 from ._calls import Call, CallObserver, Limiter, Runtime, new_client_request_id
 from ._config import (
@@ -551,12 +551,6 @@ class AsyncClient:
             client_request_id=call.client_request_id,
         )
         call.answered(answer.status, answer.headers)
-        if answer.status >= 300:
-            raise error_from_response(
-                answer.status,
-                answer.headers,
-                answer.body,
-                client_request_id=call.client_request_id,
-                secret=self._api_key,
-            )
-        return read_model_ids(answer.body)
+        return read_model_ids(
+            answer.status, answer.headers, answer.body, call.client_request_id, self._api_key
+        )

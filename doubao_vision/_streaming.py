@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 import orjson
 
 from ._accumulate import StreamAccumulator
-from ._answers import as_chunk, error_from_payload, error_from_response, loads_event
+from ._answers import (
+    as_chunk,
+    error_from_payload,
+    error_from_response,
+    is_error_payload,
+    loads_event,
+)
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -307,7 +313,7 @@ class AsyncStream(Generic[_ChunkT]):
     async def _read_json_answer(self, response: StreamBody) -> ChatCompletionChunk:
         """A ``stream=True`` call answered with plain JSON: an error or a whole completion."""
         data = loads_event(await response.read())
-        if isinstance(data, dict) and "error" in data and "choices" not in data:
+        if is_error_payload(data):  # the same 200-with-an-error-body rule as read_completion
             raise error_from_payload(
                 data,
                 status=response.status,
