@@ -172,14 +172,17 @@ class ChatCompletion(_Wire):
         return self.choices[0].finish_reason if self.choices else None
 
 
-@attrs.frozen
+# The stream's per-chunk classes keep an instance __dict__ (slots=False): the fast
+# structurer (_fastparse) sets it whole in one step instead of slot by slot, most
+# of what makes typing a chunk cheap. They are frozen all the same.
+@attrs.frozen(slots=False)
 class FunctionCallDelta:
     name: str | None = None
     arguments: str | None = None
     extra: Extra = _extra()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ToolCallDelta:
     index: int = 0
     id: str | None = None
@@ -188,7 +191,7 @@ class ToolCallDelta:
     extra: Extra = _extra()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ChoiceDelta:
     role: str | None = None
     content: str | None = None
@@ -197,7 +200,7 @@ class ChoiceDelta:
     extra: Extra = _extra()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ChunkChoice:
     index: int = 0
     delta: ChoiceDelta = attrs.field(factory=ChoiceDelta)
@@ -207,7 +210,7 @@ class ChunkChoice:
     extra: Extra = _extra()
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class ChatCompletionChunk(_Wire):
     """One streamed piece; the include_usage chunk has ``choices == []`` and ``usage``."""
 

@@ -44,7 +44,7 @@ from ._exceptions import (
 from ._headers import server_request_id
 from ._http_info import ResponseInfo
 from ._models import ChatCompletion, ChatCompletionChunk
-from ._serde import parse_chunk, parse_completion
+from ._serde import fast_chunk_parser, parse_chunk, parse_completion
 from ._sse import ServerSentEvent, SSEDecoder, event_text
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ __all__ = ["AsyncStream"]
 
 # 302.AI sometimes writes an error as a bare JSON line with no "data:" prefix.
 _BARE_JSON = "bare-json"
+_loads = orjson.loads
 
 
 _ChunkT = TypeVar("_ChunkT", bound=ChatCompletionChunk, covariant=True)
@@ -104,7 +105,7 @@ class AsyncStream(Generic[_ChunkT]):
         # The rest of the last read, untyped: typed one at a time as the user pulls.
         self._events: list[bytes | ServerSentEvent] = []
         self._accumulator = StreamAccumulator()
-        self._chunks_seen = 0
+        self._parse_fast = fast_chunk_parser()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._last_data = 0.0
         self._idle_tripped = False
@@ -186,7 +187,7 @@ class AsyncStream(Generic[_ChunkT]):
     def _closed_error(self) -> StreamClosedError:
         return StreamClosedError(
             "the stream was closed before its end (a break out of the loop, or aclose()); "
-            f"the {self._chunks_seen} chunks read before that are in stream.completion"
+            f"the {self._call.chunks} chunks read before that are in stream.completion"
         )
 
     # -- helpers ---------------------------------------------------------
@@ -275,7 +276,6 @@ class AsyncStream(Generic[_ChunkT]):
             self._accumulator = StreamAccumulator()
             self._first = None
             self._events = []
-            self._chunks_seen = 0
             self._done = False
             self._idle_tripped = False
             raise
@@ -359,8 +359,8 @@ class AsyncStream(Generic[_ChunkT]):
                 self._raise_if_idle()
                 if self._closed:
                     raise self._closed_error() from None
-                if self._chunks_seen and not isinstance(error, APITimeoutError):
-                    error.args = (f"{error.args[0]} (after {self._chunks_seen} chunks)",)
+                if self._call.chunks and not isinstance(error, APITimeoutError):
+                    error.args = (f"{error.args[0]} (after {self._call.chunks} chunks)",)
                 raise
             if self._idle_tripped:
                 self._raise_if_idle()
@@ -371,7 +371,7 @@ class AsyncStream(Generic[_ChunkT]):
                     return
                 raise StreamTruncatedError(
                     "the stream ended without [DONE] or a finish_reason after "
-                    f"{self._chunks_seen} chunks: the answer is incomplete",
+                    f"{self._call.chunks} chunks: the answer is incomplete",
                     client_request_id=self.client_request_id,
                 )
             events = decoder.feed_frames(data)
@@ -399,7 +399,7 @@ class AsyncStream(Generic[_ChunkT]):
                 self._done = True
                 return None
             try:
-                payload = orjson.loads(event)
+                payload = _loads(event)
             except orjson.JSONDecodeError:
                 payload = loads_event(event_text(event))  # the general path's error
             if type(payload) is dict and "error" in payload:
@@ -415,7 +415,10 @@ class AsyncStream(Generic[_ChunkT]):
                 isinstance(payload, dict) and "error" in payload
             ):
                 raise self._stream_error(payload)
-        chunk = parse_chunk(payload)
+        try:
+            chunk = self._parse_fast(payload)
+        except Exception:  # the generated fast path declines: parse_chunk decides, and explains
+            chunk = parse_chunk(payload)
         self._add(chunk)
         return chunk
 
@@ -429,14 +432,13 @@ class AsyncStream(Generic[_ChunkT]):
         )
 
     def _add(self, chunk: ChatCompletionChunk) -> None:
-        self._chunks_seen += 1
         call = self._call
         if not call.chunks:
             call.first_chunk_at = time.perf_counter()
         call.chunks += 1
         self._accumulator.add(chunk)
         if chunk.usage is not None:
-            self._call.usage.add_completion(chunk.usage)
+            call.usage.add_completion(chunk.usage)
 
     async def _drain_after_done(self) -> None:
         """Read the chunked terminator that follows [DONE], so the connection can be

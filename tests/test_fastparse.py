@@ -140,3 +140,43 @@ def test_chunks_agree(data: Any) -> None:
 def test_completions_agree(data: Any) -> None:
     """Any completion-like JSON gives the same object (or the same error) fast as via cattrs."""
     assert outcome(data, ChatCompletion, fast=True) == outcome(data, ChatCompletion, fast=False)
+
+
+FULL_CHUNK = {
+    "id": "0217",
+    "choices": [
+        {
+            "index": 0,
+            "delta": {
+                "role": "assistant",
+                "content": "hi",
+                "reasoning_content": None,
+                "tool_calls": None,
+            },
+            "finish_reason": None,
+            "logprobs": None,
+            "moderation_hit_type": None,
+        }
+    ],
+    "model": "m",
+    "created": 1,
+    "object": "chat.completion.chunk",
+    "service_tier": "default",
+    "usage": None,
+}
+
+
+@settings(max_examples=200, suppress_health_check=list(HealthCheck), deadline=None)
+@given(st.sampled_from(sorted(FULL_CHUNK)), st.sampled_from(["zz", "extra", "request_id"]), scalars)
+def test_every_field_sent_agrees_with_cattrs(missing: str, unknown: str, value: Any) -> None:
+    """A chunk sending every field (the copy path), and one with a field swapped for an
+    unknown key (same length, so the copy path must decline), agree with cattrs."""
+    assert outcome(FULL_CHUNK, ChatCompletionChunk, fast=True) == outcome(
+        FULL_CHUNK, ChatCompletionChunk, fast=False
+    )
+    swapped = {k: v for k, v in FULL_CHUNK.items() if k != missing} | {unknown: value}
+    assert outcome(swapped, ChatCompletionChunk, fast=True) == outcome(
+        swapped, ChatCompletionChunk, fast=False
+    )
+    chunk = _serde.parse_chunk(swapped)  # every chunk field has a default
+    assert dict(chunk.extra) == {unknown: value}
