@@ -69,23 +69,29 @@ class Limiter(Protocol):
 
 class _RequestIds:
     """Ark's shape, ``YYYYmmddHHMMSS`` + 20 hex digits, without a syscall per call:
-    a random per-process prefix and a counter, re-seeded in a forked child."""
+    a random per-process prefix and a counter (re-seeded in a forked child, so
+    parent and child never share ids), and the time stamp formatted once a second."""
 
-    __slots__ = ("_count", "_pid", "_prefix")
+    __slots__ = ("_count", "_prefix", "_second", "_stamp")
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._prefix = ""
+        self._second = -1
+        self._stamp = ""
+        self._reseed()
+        if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+            os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._prefix = secrets.token_hex(5)
         self._count = 0
 
     def next(self) -> str:
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._prefix = secrets.token_hex(5)
-            self._count = 0
         self._count += 1
-        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
-        return f"{stamp}{self._prefix}{self._count & 0xFFFFFFFFFF:010x}"
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(second))
+        return f"{self._stamp}{self._prefix}{self._count & 0xFFFFFFFFFF:010x}"
 
 
 new_client_request_id = _RequestIds().next

@@ -37,6 +37,7 @@ __all__ = [
 USER_AGENT = f"doubao-vision/{__version__} aiohttp/{aiohttp.__version__}"
 _READ_SIZE = 2**16
 _MAX_REDIRECTS = 5
+_URL_CACHE = 64  # URLs whose proxy is remembered
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -205,6 +206,7 @@ class Transport:
         self._owns_session = session is None
         self._trust_env = trust_env
         self._proxies: dict[tuple[str, str, int | None], tuple[Any, Any]] = {}
+        self._proxy_by_url: dict[str, tuple[Any, Any]] = {}
         self._trace_configs = list(trace_configs) if trace_configs else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
@@ -331,6 +333,11 @@ class Transport:
         """The environment's proxy for ``url``'s origin (``(None, None)`` for none)."""
         if not self._trust_env:
             return None, None
+        # By URL first: a client sends to the same one or two URLs, and splitting
+        # each again cost more than the rest of this lookup.
+        found = self._proxy_by_url.get(url)
+        if found is not None:
+            return found
         origin = _origin(url)
         found = self._proxies.get(origin)
         if found is None:
@@ -339,6 +346,9 @@ class Transport:
             except LookupError:
                 found = (None, None)
             self._proxies[origin] = found
+        if len(self._proxy_by_url) >= _URL_CACHE:  # redirects could add URLs without end
+            self._proxy_by_url.clear()
+        self._proxy_by_url[url] = found
         return found
 
     async def request(

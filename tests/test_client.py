@@ -267,3 +267,41 @@ async def test_usage_totals_add_up(client: AsyncClient, emulator: Emulator, png:
     assert totals.reasoning_tokens == sum(u.reasoning_tokens for u in usages if u) > 0
     assert totals.cached_tokens == 0
     assert totals.total_tokens == totals.prompt_tokens + totals.completion_tokens
+
+
+def test_client_request_ids_are_ark_shaped_unique_and_reseeded_after_fork() -> None:
+    """Request ids look like Ark's (UTC stamp + 20 hex digits), never repeat, and a
+    forked child draws a new random prefix, so parent and child never share one."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import time
+
+    from doubao_vision._calls import new_client_request_id
+
+    before = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    ids = [new_client_request_id() for _ in range(2000)]
+    after = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"\d{14}[0-9a-f]{20}", i) for i in ids)
+    assert before <= ids[0][:14] <= ids[-1][:14] <= after
+    if not hasattr(os, "fork"):
+        return
+    # In a fresh interpreter: forking this (threaded) test process would warn.
+    script = (
+        "import os\n"
+        "from doubao_vision._calls import new_client_request_id as new\n"
+        "new()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    print('child', new(), flush=True)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print('parent', new(), flush=True)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    got = dict(line.split() for line in out.splitlines())
+    assert got["child"][14:24] != got["parent"][14:24]  # a different per-process prefix
