@@ -73,7 +73,7 @@ def workloads(smoke: bool) -> dict[str, dict[str, Any]]:
         small = {"requests": 2000, "concurrency": 64, "image": 100_000, "pool": 16}
         big = {"requests": 20, "concurrency": 4, "image": BIG_IMAGE, "warm_image": MIB}
         hold = {"streams": 1000, "warm": 20, "server": (20, 100)}
-        stream = {"streams": 100, "concurrency": 20, "server": (500, 0)}
+        stream = {"streams": 200, "concurrency": 20, "server": (500, 0)}
     return {
         "small": small,
         "small-dataurl": {**small, "input": "dataurl"},
