@@ -51,6 +51,7 @@ class RawResponse:
 
 
 @functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)  # a client uses one or two Timeouts: build each once
 def aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     """One attempt's limits. ``sock_connect``, not ``connect``: aiohttp's ``connect``
     also counts waiting for a pool slot, and our own semaphore queues callers first."""
