@@ -64,8 +64,9 @@ class Image:
     format: str | None = None
     width: int | None = None
     height: int | None = None
-    # The data URL as the user gave it (ASCII bytes) and where its canonical base64 starts.
-    _b64: bytes | None = attrs.field(default=None, init=False)
+    # The data URL as the user gave it (their own ASCII str, not a copy: it lives in
+    # their message anyway) and where its canonical base64 starts.
+    _b64: str | None = attrs.field(default=None, init=False)
     _b64_at: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -77,7 +78,7 @@ class Image:
         """The image bytes; ``None`` for a remote image."""
         if self._data is None and self._b64 is not None:
             # Benign race: two threads may decode at once and store equal bytes.
-            object.__setattr__(self, "_data", binascii.a2b_base64(self._base64_view()))
+            object.__setattr__(self, "_data", binascii.a2b_base64(self._b64[self._b64_at :]))
         return self._data
 
     @property
@@ -86,7 +87,7 @@ class Image:
         if self._data is not None:
             return len(self._data)
         if self._b64 is not None:
-            return self.base64_size // 4 * 3 - self._b64[-2:].count(b"=")
+            return self.base64_size // 4 * 3 - self._b64[-2:].count("=")
         return 0
 
     @property
@@ -115,7 +116,7 @@ class Image:
             return False
         if self._b64 is not None and other._b64 is not None:
             # Canonical base64: equal text, equal bytes.
-            return self._base64_view() == other._base64_view()
+            return self._b64[self._b64_at :] == other._b64[other._b64_at :]
         return self.data == other.data
 
     def __hash__(self) -> int:
@@ -192,12 +193,12 @@ class Image:
         fast = parse_data_url(url)
         if fast is None:  # anything unusual: decode it whole
             return _slow_data_url(url, check=check)
-        declared, info, text, start = fast
-        size = (len(text) - start) // 4 * 3 - text[-2:].count(b"=")
+        declared, info, start = fast
+        size = (len(url) - start) // 4 * 3 - url[-2:].count("=")
         check_image(info, size, source="<data URL>", oversize=check)
         image = cls("<data URL>", b"", None, info.format, info.width, info.height)
         object.__setattr__(image, "_data", None)
-        object.__setattr__(image, "_b64", text)
+        object.__setattr__(image, "_b64", url)
         object.__setattr__(image, "_b64_at", start)
         return _declared_is(image, declared)
 
@@ -225,7 +226,7 @@ class Image:
             ImageError: a remote image (it has no bytes).
         """
         if self._b64 is not None:
-            return self._b64[self._b64_at :]
+            return self._b64[self._b64_at :].encode("ascii")
         data = self.data
         if data is None:
             raise ImageError(f"{self.source} is a remote image with no bytes", source=self.source)
@@ -238,25 +239,39 @@ class Image:
             return len(self._b64) - self._b64_at
         return 4 * ((self.nbytes + 2) // 3)
 
-    def base64_chunks(self) -> Iterator[bytes | memoryview]:
+    def base64_chunks(self) -> Iterator[bytes]:
         """:meth:`base64_bytes` a slice at a time: the body writer never holds it all."""
-        if self._b64 is not None:
-            view = self._base64_view()
-            for start in range(0, len(view), _SLICE):
-                yield view[start : start + _SLICE]
+        text = self._b64
+        if text is not None:
+            # Encoded a slice at a time as it is written: only one slice exists as bytes.
+            for start in range(self._b64_at, len(text), _SLICE):
+                yield text[start : start + _SLICE].encode("ascii")
             return
         view = memoryview(self.data or b"")
         for start in range(0, len(view), _SLICE):
             yield base64.b64encode(view[start : start + _SLICE])
 
-    def _base64_view(self) -> memoryview:
-        return memoryview(self._b64 or b"")[self._b64_at :]
-
     def data_url(self) -> str:
-        """``data:image/<fmt>;base64,...`` for an inline image, the URL for a remote one."""
+        """``data:image/<fmt>;base64,...`` for an inline image, the URL for a remote one.
+
+        For an image from a data URL this is the user's own str whenever its head
+        already reads ``data:image/<format>;base64,`` (no copy is made).
+        """
         if self.url is not None:
             return self.url
+        text = self._b64
+        if text is not None:
+            head = f"data:image/{self.format};base64,"
+            if self._b64_at == len(head) and text.startswith(head):
+                return text
+            return head + text[self._b64_at :]
         return f"data:{self.mime};base64,{self.base64_bytes().decode('ascii')}"
+
+    def _base64_buffer(self) -> bytes | memoryview:
+        """:meth:`base64_bytes` with one copy fewer for a data URL's text (a view)."""
+        if self._b64 is not None:
+            return memoryview(self._b64.encode("ascii"))[self._b64_at :]
+        return self.base64_bytes()
 
     def resized(self, max_pixels: int, *, format: str | None = None, quality: int = 85) -> Image:
         """A copy scaled down so width x height fits ``max_pixels`` (needs the ``images`` extra).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -197,3 +198,63 @@ async def test_large_data_url_reaches_the_server_unchanged(client: object) -> No
     completion = await client.chat("doubao-1-5-vision-pro-250328", messages)
     text = completion.choices[0].message.content or ""
     assert f"{len(data)} bytes sha256:{hashlib.sha256(data).hexdigest()[:12]}" in text
+
+
+def test_data_url_keeps_the_users_str_not_a_copy() -> None:
+    """The Image holds the user's own str (no bytes copy lives with the request), and
+    data_url() hands it back as it is when its head is already the canonical one."""
+    data = make_png(30, 20, seed=6)
+    text = base64.b64encode(data).decode()
+    url = "data:image/png;base64," + text
+    image = Image.from_url(url)
+    assert image._b64 is url and image.data_url() is url
+    assert b"".join(image.base64_chunks()) == image.base64_bytes() == text.encode()
+    alias = Image.from_url("data:image/PNG;base64," + text)
+    assert alias.data_url() == url == _slow_data_url(url).data_url()
+
+
+def test_bodies_carry_the_users_text_byte_for_byte() -> None:
+    """A body with a kept data URL is byte-identical to the body of the same image from
+    bytes and to orjson's encoding of the URL as a str, joined small or spliced large."""
+    data = make_png(50, 40, seed=7)
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    kept = Image.from_url(url)
+    payload = {"a": [{"url": kept}, "x"], "b": '\u00e9"\n'}
+    body = encode_body(payload)
+    assert isinstance(body, bytes)
+    assert body == encode_body({**payload, "a": [{"url": Image.from_bytes(data)}, "x"]})
+    assert body == orjson.dumps({**payload, "a": [{"url": url}, "x"]})
+    big = make_png_of_size(150_000, seed=8)
+    big_url = "data:image/png;base64," + base64.b64encode(big).decode()
+    two = [Image.from_url(big_url), Image.from_url(big_url)]
+    spliced = encode_body({"images": two})
+    assert isinstance(spliced, SplicedJSONPayload)
+    assert spliced.decode().encode() == orjson.dumps({"images": [big_url, big_url]})
+
+
+async def test_small_data_url_dict_reaches_the_server_unchanged(client: object) -> None:
+    """A small data URL in an OpenAI-style dict (the hand-built message path, the joined
+    body) arrives byte for byte, and the caller's message is left as it was."""
+    import copy
+    import hashlib
+
+    import doubao_vision as dv
+
+    assert isinstance(client, dv.AsyncClient)
+    data = make_png(64, 48, seed=12)
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    messages = [
+        {"role": "system", "content": "be brief"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": url, "detail": "low"}},
+            ],
+        },
+    ]
+    before = copy.deepcopy(messages)
+    completion = await client.chat("doubao-1-5-vision-pro-250328", messages)
+    text = completion.choices[0].message.content or ""
+    assert f"{len(data)} bytes sha256:{hashlib.sha256(data).hexdigest()[:12]}" in text
+    assert messages == before
