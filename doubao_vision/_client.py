@@ -280,7 +280,10 @@ class AsyncClient:
         self, request: ChatRequest, *, timeout: Timeout | float | None = None
     ) -> ChatCompletion:
         """Send a prepared :class:`ChatRequest` and return its completion."""
-        request = await prepare_images(request, resize=self._resize_images, pool=self._image_pool)
+        if self._resize_images:
+            request = await prepare_images(request, resize=True, pool=self._image_pool)
+        else:
+            check_images(request)  # what prepare_images does then, without a coroutine
         call = self._call(
             request, timeout, "application/json", kind="chat", method="POST", url=self._chat_url
         )
