@@ -42,7 +42,7 @@ from ._exceptions import (
     StreamTruncatedError,
 )
 from ._headers import server_request_id
-from ._http_info import ResponseInfo
+from ._http_info import NO_HEADERS, ResponseInfo
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._serde import fast_chunk_parser, parse_chunk, parse_completion
 from ._sse import ServerSentEvent, SSEDecoder, event_text
@@ -77,6 +77,33 @@ class AsyncStream(Generic[_ChunkT]):
         APIConnectionError: the transport failed mid-stream.
         StreamDecodeError: the body is not valid UTF-8 or a chunk is not JSON.
     """
+
+    # Slots: a thousand open streams each hold one, for as long as they are open.
+    __slots__ = (
+        "__weakref__",
+        "_accumulator",
+        "_body",
+        "_call",
+        "_closed",
+        "_decoder",
+        "_done",
+        "_error",
+        "_events",
+        "_first",
+        "_idle_timer",
+        "_idle_tripped",
+        "_last_data",
+        "_opened",
+        "_parse_fast",
+        "_prepare",
+        "_response",
+        "_secret",
+        "_started",
+        "_timeout",
+        "_url",
+        "client_request_id",
+        "request_id",
+    )
 
     def __init__(
         self,
@@ -162,11 +189,15 @@ class AsyncStream(Generic[_ChunkT]):
             while True:
                 events, self._events = self._events, []
                 # One event typed per chunk pulled. An error event raises here, after
-                # the chunks before it reached the user; [DONE] ends the loop.
-                for event in events:
+                # the chunks before it reached the user; [DONE] ends the loop. Popped
+                # from the end, so a frame is let go once typed: a stream waiting in
+                # the user's loop holds its chunk, not the bytes it came from too.
+                events.reverse()
+                pop = events.pop
+                while events:
                     if self._closed:  # aclose() inside the loop: type nothing more
                         raise self._closed_error()
-                    chunk = handle(event)
+                    chunk = handle(pop())
                     if chunk is None:
                         break
                     yield chunk
@@ -243,8 +274,9 @@ class AsyncStream(Generic[_ChunkT]):
             await call.run(self._open_once)
         finally:
             # No retry after this point, so the request body (images, maybe megabytes
-            # of base64) need not live as long as the stream does.
+            # of base64) and headers need not live as long as the stream does.
             self._body = None
+            call.headers = NO_HEADERS
         self._opened = True
 
     async def _open_once(self) -> None:
