@@ -496,8 +496,9 @@ def main() -> None:
                     for d in ("aiohttp", "orjson", "openai", "doubao-vision")
                 },
             },
-            "package_root": args.package_root,
-            "compare": dict(COMPARE),
+            # Names only: a results file is committed, and this machine's paths are not.
+            "package_root": Path(args.package_root).name if args.package_root else None,
+            "compare": {name: Path(folder).name for name, folder in COMPARE.items()},
         },
         "workloads": {},
     }
