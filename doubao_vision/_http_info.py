@@ -81,9 +81,13 @@ class RateLimitInfo:
 
 
 def read_only_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
-    """A read-only, case-insensitive copy without credentials."""
+    """Read-only and case-insensitive, without credentials (a copy only if needed)."""
     from multidict import CIMultiDict, CIMultiDictProxy
 
+    if isinstance(headers, CIMultiDictProxy) and not any(name in headers for name in _HIDDEN):
+        # aiohttp's response headers already are that, and it never changes them: no
+        # copy per call (three case-insensitive lookups instead).
+        return headers
     kept = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HIDDEN)
     return CIMultiDictProxy(kept)
 
