@@ -51,7 +51,6 @@ class RawResponse:
 
 
 @functools.lru_cache(maxsize=64)
-@functools.lru_cache(maxsize=32)  # a client uses one or two Timeouts: build each once
 def aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     """One attempt's limits. ``sock_connect``, not ``connect``: aiohttp's ``connect``
     also counts waiting for a pool slot, and our own semaphore queues callers first."""
@@ -189,7 +188,7 @@ class Transport:
         limits: the pool (one ``TCPConnector``).
         session: the user's own session: used as is and never closed by us.
         trust_env: honour ``HTTP(S)_PROXY``/``NO_PROXY`` (and their lower-case
-            forms), as openai-python does. Read once per origin, not per request:
+            forms), as openai-python does. Read once per URL, not per request:
             aiohttp's own ``trust_env`` re-reads the environment on every request.
         trace_configs: aiohttp ``TraceConfig`` objects, for connection-level events.
     """
@@ -206,8 +205,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._trust_env = trust_env
-        self._proxies: dict[tuple[str, str, int | None], tuple[Any, Any]] = {}
-        self._proxy_by_url: dict[str, tuple[Any, Any]] = {}
+        self._proxies: dict[str, tuple[Any, Any]] = {}
         self._trace_configs = list(trace_configs) if trace_configs else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
@@ -334,22 +332,17 @@ class Transport:
         """The environment's proxy for ``url``'s origin (``(None, None)`` for none)."""
         if not self._trust_env:
             return None, None
-        # By URL first: a client sends to the same one or two URLs, and splitting
-        # each again cost more than the rest of this lookup.
-        found = self._proxy_by_url.get(url)
-        if found is not None:
-            return found
-        origin = _origin(url)
-        found = self._proxies.get(origin)
+        # Remembered by URL (a client sends to one or two): a lookup per request,
+        # not a URL split and an environment read.
+        found = self._proxies.get(url)
         if found is None:
             try:
                 found = get_env_proxy_for_url(URL(url))
             except LookupError:
                 found = (None, None)
-            self._proxies[origin] = found
-        if len(self._proxy_by_url) >= _URL_CACHE:  # redirects could add URLs without end
-            self._proxy_by_url.clear()
-        self._proxy_by_url[url] = found
+            if len(self._proxies) >= _URL_CACHE:  # redirects could add URLs without end
+                self._proxies.clear()
+            self._proxies[url] = found
         return found
 
     async def request(
