@@ -10,8 +10,14 @@ type, a list that is not a ``list``) makes it give up, and the cattrs converter
 runs as before, so results and errors are unchanged (tests/test_fastparse.py
 checks the two agree on generated JSON, valid or not).
 
-Two ways to fill an object, chosen per class:
+Three ways to fill an object, chosen per class:
 
+- The stream's per-chunk classes, when the caller owns the JSON (``owned=True``:
+  the stream parsed it itself, and parses it again if the fast path declines),
+  keep orjson's dicts as their ``__dict__``: fields the server left out are read
+  from the class (``_models._defaults_on_class``), nested objects replace their
+  dicts in place. No copy and no merge: about 0.4 us less per chunk, and a kept
+  chunk about 250 bytes smaller.
 - A class with an instance ``__dict__`` (the per-chunk stream classes) gets its
   whole ``__dict__`` in one step: the field defaults merged with the JSON
   object (one C-level dict merge), the few values that need it checked or
@@ -47,6 +53,8 @@ class _Rules:
     local: frozenset[str]
     is_response_class: Callable[[type[Any]], bool]
     accepted: Mapping[type[Any], tuple[type[Any], ...]]
+    # The input is ours to keep and change (fresh from orjson): see by_owned_dict.
+    owned: bool = False
 
 
 class _Generator:
@@ -104,6 +112,11 @@ class _Generator:
             lines.append(f"{indent}    raise _Slow")
             # One choice per chunk is the rule: no comprehension (a call of its own) for it.
             lines.append(f"{indent}if len({var}) == 1:")
+            if self.rules.owned:  # the list is ours too: fill it in place
+                lines.append(f"{indent}    {var}[0] = _f_{label}({var}[0])")
+                lines.append(f"{indent}else:")
+                lines.append(f"{indent}    {var}[:] = [_f_{label}(e) for e in {var}]")
+                return
             lines.append(f"{indent}    {var} = [_f_{label}({var}[0])]")
             lines.append(f"{indent}else:")
             lines.append(f"{indent}    {var} = [_f_{label}(e) for e in {var}]")
@@ -164,6 +177,49 @@ class _Generator:
                 self.check(var, field.type, "    ", str(i), store)
         lines += ["    r = _new(_cls)", "    _set(r, o)", "    return r"]
 
+    def by_owned_dict(self, set_dict: Callable[[Any, Any], None]) -> None:
+        """The body for a dict-backed class whose plain defaults are class attributes
+        (``_models._defaults_on_class``), when ``d`` is ours: ``d`` itself becomes the
+        ``__dict__``. A field it lacks reads the class's default; a nested object
+        replaces its dict in place. No copy, no merge: the stream's typing cost.
+
+        It changes ``d`` as it goes, so a caller whose input it declines must parse
+        the bytes again (``AsyncStream._handle`` does) rather than hand on ``d``.
+        """
+        lines, names = self.lines, self.names
+        names["_set"] = set_dict
+        names["_wire"] = len(self.fields)
+        # As many keys as fields (a chunk's top level, always): each is read without
+        # asking first. An unknown key in place of a field is a KeyError: declined.
+        lines.append("    if len(d) == _wire:")
+        for i, field in enumerate(self.fields):
+            var, key = f"v{i}", repr(field.name)
+            lines.append(f"        {var} = d[{key}]")
+            self.check(var, field.type, "        ", str(i), f"d[{key}] = {var}")
+        # Otherwise (a delta sends one or two of its fields): ask for each, and count.
+        lines += ["    else:", "        size = len(d)", "        n = 0"]
+        for i, field in enumerate(self.fields):
+            var, key = f"v{i}", repr(field.name)
+            lines += [f"        if {key} in d:", f"            {var} = d[{key}]"]
+            lines.append("            n += 1")
+            self.check(var, field.type, "            ", str(i), f"d[{key}] = {var}")
+            if field.default is attrs.NOTHING:
+                lines += ["        else:", "            raise _Slow"]
+            elif isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+                if field.default.takes_self:
+                    raise _Slow
+                names[f"_d{i}"] = field.default.factory
+                lines += ["        else:", f"            d[{key}] = _d{i}()"]
+        # A key we do not model (one named "extra" too: it is not a wire field) goes
+        # to extra; with none, the class's own empty extra shows through.
+        lines += [
+            "        if n != size:",
+            "            d['extra'] = _Proxy({k: d.pop(k) for k in d.keys() - _known})",
+            "    r = _new(_cls)",
+            "    _set(r, d)",
+            "    return r",
+        ]
+
     def by_slot(self) -> None:
         """The body for a slotted class: each field read with ``get``, then filled in."""
         lines, names = self.lines, self.names
@@ -219,10 +275,12 @@ def _fast_structure_fn(
         raise _Slow
     gen = _Generator(cls, made, rules)
     set_dict = _dict_setter(cls, rules.local)
-    if set_dict is not None and {f.name for f in attrs.fields(cls)} & rules.local == {"extra"}:
-        gen.by_dict(set_dict)
-    else:
+    if set_dict is None or {f.name for f in attrs.fields(cls)} & rules.local != {"extra"}:
         gen.by_slot()
+    elif rules.owned and _defaults_on_class(cls):
+        gen.by_owned_dict(set_dict)
+    else:
+        gen.by_dict(set_dict)
     exec("\n".join(["def structure(d):", *gen.lines]), gen.names)  # noqa: S102 -- as cattrs does
     made[cls] = gen.names["structure"]
     return made[cls]
@@ -240,6 +298,17 @@ def _plain_init(cls: type[Any], local: frozenset[str]) -> bool:
             for f in fields
         )
     )
+
+
+def _defaults_on_class(cls: type[Any]) -> bool:
+    """Every plain field default is also a class attribute (so a sparse ``__dict__``
+    reads the same as a full one)."""
+    for field in attrs.fields(cls):
+        if field.default is attrs.NOTHING or isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            continue
+        if cls.__dict__.get(field.name, _MISSING) is not field.default:
+            return False
+    return True
 
 
 def _dict_setter(cls: type[Any], local: frozenset[str]) -> Callable[[Any, Any], None] | None:
@@ -275,6 +344,7 @@ def fast_structurers(
     local: frozenset[str],
     is_response_class: Callable[[type[Any]], bool],
     accepted: Mapping[type[Any], tuple[type[Any], ...]],
+    owned: bool = False,
 ) -> dict[type[Any], Callable[[Any], Any]]:
     """``{cls: structure(data) -> cls}`` for each of ``classes`` the generator handles.
 
@@ -284,10 +354,12 @@ def fast_structurers(
         local: field names that are our own bookkeeping, never read from JSON.
         is_response_class: the converter's test for classes that keep unknown keys.
         accepted: the converter's strict scalar rule: the JSON types each scalar takes.
+        owned: the functions may keep and change the dicts they are given (only for
+            JSON the caller parsed itself and can parse again if they decline).
 
     Each function raises (any exception) where the converter must decide.
     """
-    rules = _Rules(converter, local, is_response_class, accepted)
+    rules = _Rules(converter, local, is_response_class, accepted, owned)
     made: dict[type[Any], Callable[[Any], Any]] = {}
     for cls in classes:
         try:

@@ -172,9 +172,30 @@ class ChatCompletion(_Wire):
         return self.choices[0].finish_reason if self.choices else None
 
 
+_C = TypeVar("_C")
+
+
+def _defaults_on_class(cls: type[_C]) -> type[_C]:
+    """Put each plain field default back on the class (attrs removes them), so an
+    instance whose ``__dict__`` lacks a field reads its default from the class.
+
+    The stream's fast path (_fastparse, owned mode) keeps the JSON object orjson
+    made as the chunk's ``__dict__`` instead of a copy merged with every default:
+    a delta that sent only ``content`` holds one key, not five. Attribute access,
+    ``==``, ``hash``, ``repr``, ``attrs.evolve``, pickling and ``to_dict`` all go
+    through ``getattr``, so such an instance is the same as one made by
+    ``__init__`` (tests/test_fastparse.py checks each).
+    """
+    for field in attrs.fields(cls):  # type: ignore[arg-type]
+        if field.default is not attrs.NOTHING and not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            setattr(cls, field.name, field.default)
+    return cls
+
+
 # The stream's per-chunk classes keep an instance __dict__ (slots=False): the fast
 # structurer (_fastparse) sets it whole in one step instead of slot by slot, most
 # of what makes typing a chunk cheap. They are frozen all the same.
+@_defaults_on_class
 @attrs.frozen(slots=False)
 class FunctionCallDelta:
     name: str | None = None
@@ -182,6 +203,7 @@ class FunctionCallDelta:
     extra: Extra = _extra()
 
 
+@_defaults_on_class
 @attrs.frozen(slots=False)
 class ToolCallDelta:
     index: int = 0
@@ -191,6 +213,7 @@ class ToolCallDelta:
     extra: Extra = _extra()
 
 
+@_defaults_on_class
 @attrs.frozen(slots=False)
 class ChoiceDelta:
     role: str | None = None
@@ -200,6 +223,7 @@ class ChoiceDelta:
     extra: Extra = _extra()
 
 
+@_defaults_on_class
 @attrs.frozen(slots=False)
 class ChunkChoice:
     index: int = 0
@@ -210,6 +234,7 @@ class ChunkChoice:
     extra: Extra = _extra()
 
 
+@_defaults_on_class
 @attrs.frozen(slots=False)
 class ChatCompletionChunk(_Wire):
     """One streamed piece; the include_usage chunk has ``choices == []`` and ``usage``."""

@@ -266,11 +266,29 @@ def _fast() -> dict[type[Any], Callable[[Any], Any]]:
     return _FAST
 
 
+_OWNED_CHUNK: Callable[[Any], ChatCompletionChunk] | None = None
+
+
 def fast_chunk_parser() -> Callable[[Any], ChatCompletionChunk]:
     """:func:`parse_chunk` without its fallback, for the stream's per-chunk loop (one
-    call less per chunk): it raises where :func:`parse_chunk` must decide."""
-    fast = _fast().get(ChatCompletionChunk)
-    return parse_chunk if fast is None else fast
+    call less per chunk): it raises where :func:`parse_chunk` must decide.
+
+    It keeps the dicts it is given as the chunk's objects (_fastparse's owned mode),
+    changing them as it goes: give it only JSON parsed for it, and on an exception
+    parse the bytes again for :func:`parse_chunk`.
+    """
+    global _OWNED_CHUNK
+    if _OWNED_CHUNK is None:
+        owned = fast_structurers(
+            converter,
+            (ChatCompletionChunk,),
+            local=_LOCAL_FIELDS,
+            is_response_class=is_response_class,
+            accepted=ACCEPTED,
+            owned=True,
+        )
+        _OWNED_CHUNK = owned.get(ChatCompletionChunk, parse_chunk)
+    return _OWNED_CHUNK
 
 
 def _parse(data: Any, cls: type[T], what: str) -> T:

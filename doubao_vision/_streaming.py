@@ -449,8 +449,11 @@ class AsyncStream(Generic[_ChunkT]):
                 raise self._stream_error(payload)
         try:
             chunk = self._parse_fast(payload)
-        except Exception:  # the generated fast path declines: parse_chunk decides, and explains
-            chunk = parse_chunk(payload)
+        except Exception:
+            # The generated fast path declines: parse_chunk decides, and explains. The
+            # fast path may have changed `payload` (it keeps it), so parse the JSON again.
+            again = _loads(event) if isinstance(event, bytes) else loads_event(event.data)
+            chunk = parse_chunk(again)
         self._add(chunk)
         return chunk
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any
 
 import attrs
@@ -95,6 +97,17 @@ completions = obj(
 )
 
 
+# The stream's variant: it keeps (and changes) the dicts it is given.
+OWNED = fast_structurers(
+    _serde.converter,
+    (ChatCompletionChunk,),
+    local=_serde._LOCAL_FIELDS,
+    is_response_class=_serde.is_response_class,
+    accepted=_serde.ACCEPTED,
+    owned=True,
+)
+
+
 def deep(value: Any) -> Any:
     """A comparable form that includes every field and ``extra``, with types."""
     if attrs.has(type(value)):
@@ -121,9 +134,66 @@ def outcome(data: Any, cls: type, *, fast: bool) -> Any:
         return ("error", type(exc).__name__)
 
 
+def owned_outcome(data: Any) -> Any:
+    """The stream's way: the owned fast path on a fresh copy, else cattrs on the JSON."""
+    try:
+        try:
+            return ("ok", deep(OWNED[ChatCompletionChunk](copy.deepcopy(data))))
+        except Exception:  # noqa: S110 -- it declines; the JSON is parsed again for cattrs
+            pass
+        return ("ok", deep(_serde.converter.structure(data, ChatCompletionChunk)))
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+
+
 def test_both_classes_have_a_fast_path() -> None:
     """The generator handles both response classes (else this file tests nothing)."""
     assert set(FAST) == {ChatCompletionChunk, ChatCompletion}
+    assert set(OWNED) == {ChatCompletionChunk}
+
+
+@settings(max_examples=400, suppress_health_check=list(HealthCheck), deadline=None)
+@given(chunks)
+def test_owned_chunks_agree(data: Any) -> None:
+    """Any chunk-like JSON gives the same object (or error) through the owned fast path
+    as via cattrs, defaults read from the class where the JSON left a field out."""
+    assert owned_outcome(data) == outcome(data, ChatCompletionChunk, fast=False)
+
+
+SPARSE = {
+    "id": "c",
+    "choices": [{"delta": {"content": "hi"}, "index": 0}],
+    "created": 1,
+    "model": "m",
+    "service_tier": "default",
+    "object": "chat.completion.chunk",
+    "usage": None,
+}
+
+
+def test_owned_chunk_keeps_the_json_objects() -> None:
+    """The owned path keeps orjson's dicts as the objects' __dict__ (no merged copy):
+    a delta that sent only content holds only content."""
+    chunk = OWNED[ChatCompletionChunk](copy.deepcopy(SPARSE))
+    assert vars(chunk.choices[0].delta) == {"content": "hi"}
+    assert vars(chunk.choices[0]).keys() == {"delta", "index"}
+
+
+def test_sparse_chunk_is_the_same_object_to_every_reader() -> None:
+    """A chunk with a sparse __dict__ equals, hashes, prints, evolves, pickles and
+    writes back (to_dict) exactly as the one cattrs builds from the same JSON."""
+    sparse = OWNED[ChatCompletionChunk](copy.deepcopy(SPARSE))
+    full = _serde.converter.structure(copy.deepcopy(SPARSE), ChatCompletionChunk)
+    delta, full_delta = sparse.choices[0].delta, full.choices[0].delta
+    assert (delta.role, delta.reasoning_content, delta.tool_calls) == (None, None, None)
+    assert not delta.extra
+    assert sparse == full
+    assert hash(sparse.choices[0].delta) == hash(full_delta)
+    assert repr(sparse) == repr(full)
+    assert sparse.to_dict() == full.to_dict() == {k: v for k, v in SPARSE.items() if v}
+    assert attrs.asdict(sparse) == attrs.asdict(full)
+    assert attrs.evolve(delta, role="assistant") == attrs.evolve(full_delta, role="assistant")
+    assert pickle.loads(pickle.dumps(sparse)) == full
 
 
 @settings(max_examples=400, suppress_health_check=list(HealthCheck), deadline=None)

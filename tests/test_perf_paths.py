@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import doubao_vision as dv
 from doubao_vision import AsyncClient
 from doubao_vision._exceptions import DoubaoVisionError, StreamDecodeError
+from doubao_vision._serde import parse_chunk
 from doubao_vision._sse import ServerSentEvent, SSEDecoder, event_text
 
 MODEL = dv.MODEL_VISION_PRO
@@ -172,6 +173,12 @@ _payloads = st.one_of(
             b'{"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}], "created": 1,'
             b' "model": "m", "object": "chat.completion.chunk", "usage": null, "new": 1}',
             b'{"id": "c", "choices": [{"index": "zero", "delta": {}}], "model": "m"}',
+            # Every field sent, the choice typed (in place) before "model" fails: the
+            # fast path declines after changing the JSON, so it must be parsed again.
+            b'{"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}], "created": 1,'
+            b' "model": 7, "object": "chat.completion.chunk", "service_tier": null, "usage": null}',
+            b'{"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}, {"index": "x"}],'
+            b' "model": "m"}',
         ]
     ),
     st.builds(
@@ -221,6 +228,33 @@ def test_handle_fast_frame_equals_event_branch(payload: bytes) -> None:
 
     fast, slow = asyncio.run(both())
     assert fast == slow
+
+
+@settings(max_examples=300, deadline=None)
+@given(_payloads)
+def test_handle_types_as_parse_chunk(payload: bytes) -> None:
+    """The stream's typing (owned fast path, which changes the JSON it keeps) gives what
+    parse_chunk gives for the same JSON: the same chunk, or the same error."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return  # not a chunk: the decoder's errors are compared above
+    if not isinstance(data, dict) or "error" in data:
+        return  # error events: compared above
+    try:
+        expected: Any = ("ok", parse_chunk(data))
+    except DoubaoVisionError as error:
+        expected = ("error", type(error), str(error))
+
+    async def typed() -> Any:
+        async with AsyncClient("sk-test", base_url="http://127.0.0.1:9/v1") as client:
+            stream = client.stream(MODEL, [dv.user("x")])
+            got = _outcome(stream, payload)
+            await stream.aclose()
+            return got
+
+    got = asyncio.run(typed())
+    assert (got[:2] if got[0] == "ok" else got) == expected
 
 
 # -- typing one event at a time -----------------------------------------------------
