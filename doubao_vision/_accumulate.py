@@ -41,14 +41,27 @@ class _ToolCallParts:
 
 @attrs.define
 class _ChoiceParts:
+    # reasoning and tool_calls are made when the first one arrives: most answers have
+    # neither, and a thousand open streams each hold one of these per choice.
     role: str = "assistant"
     content: list[str] = attrs.field(factory=list)
-    reasoning: list[str] = attrs.field(factory=list)
-    tool_calls: dict[int, _ToolCallParts] = attrs.field(factory=dict)
+    reasoning: list[str] | None = None
+    tool_calls: dict[int, _ToolCallParts] | None = None
     finish_reason: str | None = None
 
+    def add_tool_calls(self, deltas: list[ToolCallDelta]) -> None:
+        tool_calls = self.tool_calls
+        if tool_calls is None:
+            tool_calls = self.tool_calls = {}
+        for call in deltas:
+            tool = tool_calls.get(call.index)
+            if tool is None:
+                tool = tool_calls[call.index] = _ToolCallParts()
+            tool.add(call)
+
     def build(self, index: int) -> Choice:
-        tool_calls = [self.tool_calls[i].build() for i in sorted(self.tool_calls)] or None
+        calls = self.tool_calls or {}
+        tool_calls = [calls[i].build() for i in sorted(calls)] or None
         message = AssistantMessage(
             content="".join(self.content) if self.content or not tool_calls else None,
             reasoning_content="".join(self.reasoning) if self.reasoning else None,
@@ -84,20 +97,24 @@ class StreamAccumulator:
             if parts is None:
                 parts = self.choices[choice.index] = _ChoiceParts()
             delta = choice.delta
-            if delta.role:
-                parts.role = delta.role
-            if delta.content:
-                parts.content.append(delta.content)
-            if delta.reasoning_content:
-                parts.reasoning.append(delta.reasoning_content)
-            if delta.tool_calls:
-                for call in delta.tool_calls:
-                    tool = parts.tool_calls.get(call.index)
-                    if tool is None:
-                        tool = parts.tool_calls[call.index] = _ToolCallParts()
-                    tool.add(call)
-            if choice.finish_reason:
-                parts.finish_reason = choice.finish_reason
+            content = delta.content
+            if content:
+                parts.content.append(content)
+            role = delta.role
+            if role:
+                parts.role = role
+            reasoning = delta.reasoning_content
+            if reasoning:
+                if parts.reasoning is None:
+                    parts.reasoning = [reasoning]
+                else:
+                    parts.reasoning.append(reasoning)
+            tool_calls = delta.tool_calls
+            if tool_calls:
+                parts.add_tool_calls(tool_calls)
+            finish_reason = choice.finish_reason
+            if finish_reason:
+                parts.finish_reason = finish_reason
 
     def build(self, *, request_id: str | None, client_request_id: str | None) -> ChatCompletion:
         return ChatCompletion(

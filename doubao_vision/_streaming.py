@@ -426,13 +426,15 @@ class AsyncStream(Generic[_ChunkT]):
             # A plain ``data:`` frame's payload, straight from the decoder's fast path;
             # it means exactly ServerSentEvent(None, event_text(event), ...), so the
             # general branch below is what it must agree with (tests/test_perf_paths.py).
-            if event[:6] == b"[DONE]":
-                event_text(event)  # the UTF-8 check the spec decoder would have made
-                self._done = True
-                return None
             try:
                 payload = _loads(event)
             except orjson.JSONDecodeError:
+                # [DONE] is not JSON, so it is looked for only here (once per stream),
+                # not sliced off every chunk first.
+                if event[:6] == b"[DONE]":
+                    event_text(event)  # the UTF-8 check the spec decoder would have made
+                    self._done = True
+                    return None
                 payload = loads_event(event_text(event))  # the general path's error
             if type(payload) is dict and "error" in payload:
                 raise self._stream_error(payload)
