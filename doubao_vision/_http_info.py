@@ -21,7 +21,9 @@ __all__ = ["RateLimitInfo", "ResponseInfo", "parse_duration", "read_only_headers
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_HIDDEN = frozenset({"authorization", "proxy-authorization", "set-cookie"})
+_X = frozenset("xX")  # most headers fail on their first letter, before a lowercase copy
+_AUTH, _PROXY_AUTH, _COOKIE = "authorization", "proxy-authorization", "set-cookie"
+_HIDDEN = frozenset({_AUTH, _PROXY_AUTH, _COOKIE})
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -37,10 +39,6 @@ def parse_duration(text: str | None) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
     return sum(float(number) * _UNITS[unit] for number, unit in parts)
-
-
-def _lower_keys(headers: Mapping[str, str]) -> list[str]:
-    return [key.lower() for key in headers]
 
 
 def _int(text: str | None) -> int | None:
@@ -68,7 +66,10 @@ class RateLimitInfo:
     def from_headers(cls, headers: Mapping[str, str]) -> RateLimitInfo | None:
         """The parsed headers, or ``None`` if there are none."""
         get = headers.get
-        if not any(name.startswith("x-ratelimit-") for name in _lower_keys(headers)):
+        for name in headers:  # every call reads this: a loop, not a list and a generator
+            if name[:1] in _X and name[:12].lower() == "x-ratelimit-":
+                break
+        else:
             return None
         return cls(
             _int(get("x-ratelimit-limit-requests")),
@@ -82,14 +83,33 @@ class RateLimitInfo:
 
 def read_only_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
     """Read-only and case-insensitive, without credentials (a copy only if needed)."""
-    from multidict import CIMultiDict, CIMultiDictProxy
-
-    if isinstance(headers, CIMultiDictProxy) and not any(name in headers for name in _HIDDEN):
+    if (
+        type(headers) is _proxy_type()
+        and _AUTH not in headers
+        and _PROXY_AUTH not in headers
+        and _COOKIE not in headers
+    ):
         # aiohttp's response headers already are that, and it never changes them: no
         # copy per call (three case-insensitive lookups instead).
         return headers
+    from multidict import CIMultiDict, CIMultiDictProxy
+
     kept = CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in _HIDDEN)
     return CIMultiDictProxy(kept)
+
+
+_PROXY: list[type[Any]] = []
+
+
+def _proxy_type() -> type[Any]:
+    """multidict's ``CIMultiDictProxy``, imported on first use (not by ``import
+    doubao_vision``) and then kept: a ``from ... import`` in a function runs the
+    import machinery's Python code on every call."""
+    if not _PROXY:
+        from multidict import CIMultiDictProxy
+
+        _PROXY.append(CIMultiDictProxy)
+    return _PROXY[0]
 
 
 @attrs.frozen(eq=False)

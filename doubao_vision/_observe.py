@@ -184,7 +184,10 @@ def _since(start: float) -> float:
 
 
 def _warn_if_cut(call: Call, completion: ChatCompletion) -> None:
-    if not any(choice.finish_reason == "length" for choice in completion.choices):
+    for choice in completion.choices:  # every call runs this: a loop, not a generator
+        if choice.finish_reason == "length":
+            break
+    else:
         return
     request = call.request
     limit = None

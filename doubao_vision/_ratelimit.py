@@ -335,8 +335,9 @@ class RateLimiter:
             self._rebind(loop)
         budget = self._budget
         cost = estimate_tokens(request) if budget.counts_tokens else 0
-        if not self._waiters and budget.wait(cost, loop.time()) <= 0:
-            budget.take(cost, loop.time())
+        now = loop.time()
+        if not self._waiters and budget.wait(cost, now) <= 0:
+            budget.take(cost, now)
             _ADMITTED.set((self, budget.generation))
             return
         future: asyncio.Future[int] = loop.create_future()
