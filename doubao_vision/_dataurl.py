@@ -35,6 +35,9 @@ _PREFIX = 512  # base64 characters decoded to read a header; grown while it is c
 # Checked a slice at a time: the same speed as one copy of the whole URL (measured),
 # without a transient copy the size of the image (13 MB for a 10 MB image).
 _CHUNK = 64 * 1024
+# Up to this size the URL is encoded whole for the check (~10% cheaper than slices:
+# each slice is copied twice, as a str and as bytes); beyond it, slices.
+_WHOLE = 1 << 20
 
 
 def declared_format(head: str) -> str:
@@ -62,17 +65,21 @@ def _canonical(url: str, start: int) -> bool:
     One pass over the whole URL: ``bytes.translate`` deleting the alphabet is the
     cheapest full check measured (str methods, ``re``, strict ``a2b_base64`` and
     ``bytes.isalnum`` after two ``replace`` are 2-6x slower). It needs bytes, so
-    the URL is encoded a slice at a time (a memcpy for an ASCII str) and dropped.
+    the URL is encoded (a memcpy for an ASCII str) whole up to 1 MiB, beyond that a
+    slice at a time, and dropped.
     """
     size = len(url) - start
     if not size or size % 4:
         return False
     # What is outside the alphabet: the head's punctuation up to its comma (the
     # first comma in the URL), then the payload's, which may only be "=" or "==".
-    leftover = b"".join(
-        url[at : at + _CHUNK].encode("ascii").translate(None, _ALPHABET)
-        for at in range(0, len(url), _CHUNK)
-    )
+    if len(url) <= _WHOLE:  # one copy of the text, not a str slice and its bytes per slice
+        leftover = url.encode("ascii").translate(None, _ALPHABET)
+    else:
+        leftover = b"".join(
+            url[at : at + _CHUNK].encode("ascii").translate(None, _ALPHABET)
+            for at in range(0, len(url), _CHUNK)
+        )
     padding = len(leftover) - leftover.index(b",") - 1
     if padding > 2 or not leftover.endswith(b"=" * padding):
         return False

@@ -165,6 +165,28 @@ def test_oversize_data_url_refused_without_decoding() -> None:
         unchecked.check()
 
 
+@pytest.mark.parametrize("size", [100_000, 3 * 2**20])  # checked whole / slice by slice
+@pytest.mark.parametrize("where", [0.0, 0.5, 0.999])
+def test_one_bad_character_anywhere_is_found(size: int, where: float) -> None:
+    """One character outside the base64 alphabet, wherever it is (a slice's last one
+    included), sends the URL to the slow path's error; the URL without it is kept."""
+    from doubao_vision import _dataurl
+
+    data = make_png(20, 20) + bytes(size)
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    start = url.index(",") + 1
+    assert _dataurl._canonical(url, start)
+    at = start + int((len(url) - start - 4) * where)
+    for bad in "-_.!":
+        broken = url[:at] + bad + url[at + 1 :]
+        assert not _dataurl._canonical(broken, start)
+        with pytest.raises(ImageError, match="invalid base64"):
+            Image.from_url(broken, check=False)
+    edge = _dataurl._CHUNK - 1  # the last character of the first slice
+    if len(url) > _dataurl._WHOLE:
+        assert not _dataurl._canonical(url[:edge] + "-" + url[edge + 1 :], start)
+
+
 def test_equal_images_from_both_paths() -> None:
     """An Image from a data URL equals the one from its bytes with the same source."""
     data = make_png(30, 30, seed=9)
