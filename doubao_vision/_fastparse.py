@@ -16,9 +16,10 @@ Three ways to fill an object, chosen per class:
   the stream parsed it itself, and parses it again if the fast path declines),
   keep orjson's dicts as their ``__dict__``: fields the server left out are read
   from the class (``_models._defaults_on_class``), nested objects replace their
-  dicts in place. No copy and no merge: about 0.4 us less per chunk, and a kept
-  chunk about 250 bytes smaller.
-- A class with an instance ``__dict__`` (the per-chunk stream classes) gets its
+  dicts in place. No copy and no merge: about 0.3 us less per chunk
+  (benchmarks/chunk_costs.py), and a kept chunk about 250 bytes smaller.
+- A class with an instance ``__dict__`` (the same classes, from JSON that is not
+  ours to keep: ``from_dict``, ``parse_chunk``) gets its
   whole ``__dict__`` in one step: the field defaults merged with the JSON
   object (one C-level dict merge), the few values that need it checked or
   converted in place. A frozen class cannot use ``self.x = ...``, and setting

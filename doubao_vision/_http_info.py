@@ -10,6 +10,7 @@ typed value.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -98,18 +99,14 @@ def read_only_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
     return CIMultiDictProxy(kept)
 
 
-_PROXY: list[type[Any]] = []
-
-
+@functools.cache
 def _proxy_type() -> type[Any]:
     """multidict's ``CIMultiDictProxy``, imported on first use (not by ``import
     doubao_vision``) and then kept: a ``from ... import`` in a function runs the
     import machinery's Python code on every call."""
-    if not _PROXY:
-        from multidict import CIMultiDictProxy
+    from multidict import CIMultiDictProxy
 
-        _PROXY.append(CIMultiDictProxy)
-    return _PROXY[0]
+    return CIMultiDictProxy
 
 
 @attrs.frozen(eq=False)
