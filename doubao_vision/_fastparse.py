@@ -278,7 +278,7 @@ def _fast_structure_fn(
     set_dict = _dict_setter(cls, rules.local)
     if set_dict is None or {f.name for f in attrs.fields(cls)} & rules.local != {"extra"}:
         gen.by_slot()
-    elif rules.owned and _defaults_on_class(cls):
+    elif rules.owned and _has_class_defaults(cls):
         gen.by_owned_dict(set_dict)
     else:
         gen.by_dict(set_dict)
@@ -301,9 +301,10 @@ def _plain_init(cls: type[Any], local: frozenset[str]) -> bool:
     )
 
 
-def _defaults_on_class(cls: type[Any]) -> bool:
-    """Every plain field default is also a class attribute (so a sparse ``__dict__``
-    reads the same as a full one)."""
+def _has_class_defaults(cls: type[Any]) -> bool:
+    """Every plain field default is also a class attribute, as
+    ``_models._defaults_on_class`` sets them (so a sparse ``__dict__`` reads the
+    same as a full one)."""
     for field in attrs.fields(cls):
         if field.default is attrs.NOTHING or isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
             continue
