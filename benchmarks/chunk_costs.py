@@ -13,7 +13,8 @@ them; plain cattrs for reference), accumulating, all of them together as
 ``AsyncStream`` runs them, what the raw-aiohttp floor does instead (split
 lines, ``orjson.loads``, two dict lookups), and last the whole ``AsyncStream``
 as a user's ``async for`` reads it (the call's bookkeeping and the async
-iteration included) over a fake transport that hands over the same reads.
+iteration included) over a fake transport that hands over the same reads, and
+again with one event per read (a paced server: what a stream pays per read).
 The transport (aiohttp's chunked
 parser and StreamReader) is the same for both and is not in here. This is the
 breakdown behind the stream row of the README's Performance section.
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import time
 import timeit
@@ -145,6 +147,15 @@ def measure(number: int = 20) -> dict[str, Any]:
     rows.append(
         ("AsyncStream end to end, `async for` included (transport faked)", seconds / n * 1e6)
     )
+    # The same, one event per read, as a server that writes each token as it comes
+    # (the stream-paced row): what the stream pays per read shows here.
+    events = [body[m.start() : m.end()] for m in re.finditer(rb"data: [^\n]*\n\n", body)]
+    seconds = asyncio.run(_through_async_stream(events, number))
+    rows.append(("the same, one event per read (as a paced server)", seconds / n * 1e6))
+    # The floor's own loop (client.py's RawAiohttp.stream) over the same fake reads.
+    for label, pieces in (("64 KiB reads", reads), ("one event per read", events)):
+        seconds = asyncio.run(_floor_through_reads(pieces, number))
+        rows.append((f"floor end to end, {label} (transport faked)", seconds / n * 1e6))
     return {"chunks": n, "bytes_per_chunk": len(body) // n, "rows": rows}
 
 
@@ -158,12 +169,21 @@ class _FakeBody:
         self.headers = {"content-type": "text/event-stream"}
         self._reads = reads[::-1]
 
-    async def read_some(self) -> bytes:
+    async def read_raw(self, size: int) -> bytes:
+        """aiohttp's ``StreamReader.read``: one coroutine that suspends until data."""
         await asyncio.sleep(0)  # a real read suspends too
         return self._reads.pop() if self._reads else b""
 
+    async def read_some(self) -> bytes:
+        """The mapped form, a coroutine around ``read_raw`` as in ``StreamBody``
+        (what older checkouts read through)."""
+        return await self.read_raw(1 << 16)
+
     def at_eof(self) -> bool:
         return not self._reads
+
+    def stop_read_timer(self) -> None:
+        pass  # no aiohttp timer here
 
     def close(self, *, reusable: bool) -> None:
         pass
@@ -202,6 +222,36 @@ async def _through_async_stream(reads: list[bytes], streams: int) -> float:
             best = min(best, time.process_time() - start)
     finally:
         await client.aclose()
+    return best / streams
+
+
+async def _floor_through_reads(reads: list[bytes], streams: int) -> float:
+    """CPU seconds per stream for the floor's loop over ``reads`` (best of 5 rounds)."""
+
+    async def read_any(pending: list[bytes]) -> bytes:  # aiohttp's readany, suspending too
+        await asyncio.sleep(0)
+        return pending.pop() if pending else b""
+
+    async def one() -> str:
+        pending = reads[::-1]
+        buffer, parts = b"", []
+        while data := await read_any(pending):
+            lines = (buffer + data).split(b"\n")
+            buffer = lines.pop()
+            for line in lines:
+                if line.startswith(b"data: ") and line[6:] != b"[DONE]":
+                    chunk = orjson.loads(line[6:])
+                    choices = chunk["choices"]
+                    if choices and (content := choices[0]["delta"].get("content")):
+                        parts.append(content)
+        return "".join(parts)
+
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(streams):
+            await one()
+        best = min(best, time.process_time() - start)
     return best / streams
 
 

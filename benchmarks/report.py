@@ -27,6 +27,7 @@ HTTP_WORKLOADS = [
     "small-dataurl",
     "small-path",
     "stream",
+    "stream-paced",
     "big",
     "big-dataurl",
     "hold",
@@ -96,9 +97,10 @@ def _title(workload: str, spec: dict[str, Any]) -> tuple[str, str, float, str]:
         return title, "CPU/request (µs)", 1e6, "peak RSS (MB)"
     if base == "stream":
         n = spec["streams"] * (spec["chunks"] + 2)
+        paced = f", events {spec['delay_ms']:g} ms apart" if spec.get("delay_ms") else ""
         title = (
             f"{workload}: {spec['streams']} streams x {spec['chunks']} chunks "
-            f"({n:,} chunks), concurrency {conc}"
+            f"({n:,} chunks), concurrency {conc}{paced}"
         )
         return title, "CPU/chunk (µs)", 1e6, "peak RSS (MB)"
     if base == "big":

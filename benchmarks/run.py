@@ -15,9 +15,11 @@ The method and every row are described in ``benchmarks/README.md``.
 
 Workloads: small, small-dataurl, small-path (non-streaming requests with a ~100 KB
 image as bytes, as an OpenAI-style dict with a data URL, as a Path), stream (long
-streams), big, big-dataurl (10 MB images), hold, hold-dataurl (many streams open at
-once), costs (a stream chunk's CPU stage by stage, ``chunk_costs.py``), decode (the
-SSE decoder alone, ``bench_sse.py``), import (``import doubao_vision``).
+streams, written as fast as the server can), stream-paced (events 1 ms apart, as a
+model sends tokens: one event per read), big, big-dataurl (10 MB images), hold,
+hold-dataurl (many streams open at once), costs (a stream chunk's CPU stage by stage,
+``chunk_costs.py``), decode (the SSE decoder alone, ``bench_sse.py``), import
+(``import doubao_vision``).
 
 ``--package-root DIR`` measures the doubao_vision found in DIR (another checkout,
 e.g. an older commit) with this harness. ``--smoke`` uses tiny counts and one run,
@@ -69,16 +71,21 @@ def workloads(smoke: bool) -> dict[str, dict[str, Any]]:
         big = {"requests": 1, "concurrency": 1, "image": MIB, "warm_image": 100_000}
         hold = {"streams": 10, "warm": 2, "server": (5, 20)}
         stream = {"streams": 3, "concurrency": 3, "server": (10, 0)}
+        paced = {"streams": 3, "concurrency": 3, "server": (10, 1)}
     else:
         small = {"requests": 2000, "concurrency": 64, "image": 100_000, "pool": 16}
         big = {"requests": 20, "concurrency": 4, "image": BIG_IMAGE, "warm_image": MIB}
         hold = {"streams": 1000, "warm": 20, "server": (20, 100)}
         stream = {"streams": 200, "concurrency": 20, "server": (500, 0)}
+        # As a model sends tokens: 1 ms apart, so each read brings one event (the
+        # stream row's server writes as fast as it can: ~250 events a read).
+        paced = {"streams": 60, "concurrency": 20, "server": (200, 1)}
     return {
         "small": small,
         "small-dataurl": {**small, "input": "dataurl"},
         "small-path": {**small, "input": "path"},
         "stream": stream,
+        "stream-paced": paced,
         "big": big,
         "big-dataurl": {**big, "input": "dataurl"},
         "hold": hold,
@@ -137,6 +144,7 @@ def prepare_inputs(folder: Path, counts: dict[str, dict[str, Any]]) -> None:
                 "streams": count["streams"],
                 "concurrency": count["concurrency"],
                 "chunks": count["server"][0],
+                "delay_ms": count["server"][1],
             }
         else:  # hold: with a data URL, each stream sends one of the small images
             spec[workload] = {

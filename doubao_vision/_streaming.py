@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
 
 import orjson
 
@@ -46,6 +46,7 @@ from ._http_info import NO_HEADERS, ResponseInfo
 from ._models import ChatCompletion, ChatCompletionChunk
 from ._serde import fast_chunk_parser, parse_chunk, parse_completion
 from ._sse import ServerSentEvent, SSEDecoder, event_text
+from ._transport import READ_SIZE, read_failure
 
 if TYPE_CHECKING:
     from ._calls import Call
@@ -56,6 +57,9 @@ __all__ = ["AsyncStream"]
 # 302.AI sometimes writes an error as a bare JSON line with no "data:" prefix.
 _BARE_JSON = "bare-json"
 _loads = orjson.loads
+# The idle timer's clock: one C call per read (the loop's own time() is a Python
+# method around it); only differences are taken, so any monotonic clock will do.
+_monotonic = time.monotonic
 
 
 _ChunkT = TypeVar("_ChunkT", bound=ChatCompletionChunk, covariant=True)
@@ -204,9 +208,17 @@ class AsyncStream(Generic[_ChunkT]):
                 if self._done:
                     await self._drain_after_done()
                     return
-                if self._closed:
+                response = self._response
+                if self._closed or response is None:
                     raise self._closed_error()
-                await self._read_events()
+                # _read_events inlined, aiohttp's read awaited directly: a server that
+                # writes event by event makes this once per chunk, and each coroutine
+                # level costs on every suspend and resume.
+                try:
+                    data = await response.read_raw(READ_SIZE) if not self._idle_tripped else b""
+                except Exception as exc:
+                    self._read_failed(exc)
+                self._events = self._took(data)
         except DoubaoVisionError as error:
             self._error = error
             if self._opened:  # errors before the first chunk were counted by the call
@@ -338,9 +350,10 @@ class AsyncStream(Generic[_ChunkT]):
             self._first = await self._read_json_answer(response)
             return
         if timeout.read is not None:
-            loop = asyncio.get_running_loop()
-            self._last_data = loop.time()
-            self._idle_timer = loop.call_at(self._last_data + timeout.read, self._check_idle)
+            self._last_data = _monotonic()
+            self._idle_timer = asyncio.get_running_loop().call_later(timeout.read, self._check_idle)
+            # Ours is stricter (data events, not bytes) and armed once, not per read.
+            response.stop_read_timer()
 
     async def _read_json_answer(self, response: StreamBody) -> ChatCompletionChunk:
         """A ``stream=True`` call answered with plain JSON: an error or a whole completion."""
@@ -366,10 +379,9 @@ class AsyncStream(Generic[_ChunkT]):
         response = self._response
         if read is None or response is None:
             return
-        loop = asyncio.get_running_loop()
-        due = self._last_data + read
-        if loop.time() < due:
-            self._idle_timer = loop.call_at(due, self._check_idle)
+        idle = _monotonic() - self._last_data
+        if idle < read:
+            self._idle_timer = asyncio.get_running_loop().call_later(read - idle, self._check_idle)
             return
         self._idle_tripped = True
         response.close(reusable=False)  # wakes the pending read
@@ -380,37 +392,54 @@ class AsyncStream(Generic[_ChunkT]):
         Raises:
             StreamTruncatedError: the body ended without ``[DONE]`` or a finish_reason.
         """
-        response = self._response
-        if response is None:
-            raise self._closed_error()
-        decoder = self._decoder
-        while True:
+        while not self._events and not self._done:
+            response = self._response
+            if response is None:
+                raise self._closed_error()
             try:
-                data = await response.read_some() if not self._idle_tripped else b""
-            except APIConnectionError as error:
-                self._raise_if_idle()
-                if self._closed:
-                    raise self._closed_error() from None
-                if self._call.chunks and not isinstance(error, APITimeoutError):
-                    error.args = (f"{error.args[0]} (after {self._call.chunks} chunks)",)
-                raise
-            if self._idle_tripped:
-                self._raise_if_idle()
-            if not data:
-                decoder.flush()  # the spec drops an unterminated block: nothing to type
-                if self._accumulator.finished:
-                    self._done = True  # some gateways end without [DONE] after finish_reason
-                    return
-                raise StreamTruncatedError(
-                    "the stream ended without [DONE] or a finish_reason after "
-                    f"{self._call.chunks} chunks: the answer is incomplete",
-                    client_request_id=self.client_request_id,
-                )
-            events = decoder.feed_frames(data)
-            if events:
-                self._events = events
-                self._last_data = asyncio.get_running_loop().time()
-                return
+                data = await response.read_raw(READ_SIZE) if not self._idle_tripped else b""
+            except Exception as exc:
+                self._read_failed(exc)
+            self._events = self._took(data)
+
+    def _took(self, data: bytes) -> list[bytes | ServerSentEvent]:
+        """The events one read brought (maybe none; none at a finished end).
+
+        Raises:
+            APITimeoutError: the idle timer tripped (it closes the response).
+            StreamTruncatedError: the body ended without ``[DONE]`` or a finish_reason.
+        """
+        if self._idle_tripped:
+            self._raise_if_idle()
+        if not data:
+            self._decoder.flush()  # the spec drops an unterminated block: nothing to type
+            if self._accumulator.finished:
+                self._done = True  # some gateways end without [DONE] after finish_reason
+                return []
+            raise StreamTruncatedError(
+                "the stream ended without [DONE] or a finish_reason after "
+                f"{self._call.chunks} chunks: the answer is incomplete",
+                client_request_id=self.client_request_id,
+            )
+        events = self._decoder.feed_frames(data)
+        if events:
+            self._last_data = _monotonic()
+        return events
+
+    def _read_failed(self, exc: Exception) -> NoReturn:
+        """Raise our error for a failed read (called in the ``except`` around it)."""
+        error = read_failure(exc, self.client_request_id)
+        if error is None:
+            raise exc
+        try:
+            raise error from exc
+        except APIConnectionError as mapped:
+            self._raise_if_idle()
+            if self._closed:
+                raise self._closed_error() from None
+            if self._call.chunks and not isinstance(mapped, APITimeoutError):
+                mapped.args = (f"{mapped.args[0]} (after {self._call.chunks} chunks)",)
+            raise
 
     def _raise_if_idle(self) -> None:
         if self._idle_tripped:

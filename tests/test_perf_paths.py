@@ -96,15 +96,7 @@ def _fast(pieces: list[bytes], bare: str | None) -> tuple[list[Any], bool, list[
     return events, False, ids
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(_pieces, max_size=14),
-    st.lists(st.integers(0, 400), max_size=6),
-    st.sampled_from([None, "bare-json"]),
-)
-def test_feed_frames_equals_spec_decoder(parts: list[bytes], cuts: list[int], bare: Any) -> None:
-    """feed_frames gives feed's events on any stream and chunking (invalid UTF-8: both raise)."""
-    pieces = _cut(b"".join(parts), cuts)
+def _assert_same_events(pieces: list[bytes], bare: str | None) -> None:
     spec, spec_failed, spec_ids = _spec(pieces, bare)
     fast, fast_failed, fast_ids = _fast(pieces, bare)
     assert spec_failed == fast_failed
@@ -118,6 +110,34 @@ def test_feed_frames_equals_spec_decoder(parts: list[bytes], cuts: list[int], ba
         # feed drops a whole piece at its first bad line; feed_frames may first hand
         # over the good frames before it in that piece. Nothing else differs.
         assert [e[:3] for e in fast[: len(spec)]] == [e[:3] for e in spec]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_pieces, max_size=14),
+    st.lists(st.integers(0, 400), max_size=6),
+    st.sampled_from([None, "bare-json"]),
+)
+def test_feed_frames_equals_spec_decoder(parts: list[bytes], cuts: list[int], bare: Any) -> None:
+    """feed_frames gives feed's events on any stream and chunking (invalid UTF-8: both raise)."""
+    _assert_same_events(_cut(b"".join(parts), cuts), bare)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_pieces, max_size=20), st.sampled_from([None, "bare-json"]))
+def test_feed_frames_one_piece_per_read_equals_spec_decoder(parts: list[bytes], bare: Any) -> None:
+    """Each piece as a read of its own (a server writing event by event, the one-frame path) gives feed's events."""
+    _assert_same_events(parts, bare)
+
+
+def test_feed_frames_completes_a_block_left_open_by_feed() -> None:
+    """A whole frame after feed() left a block open joins that block; it is not taken as a frame alone."""
+    decoder = SSEDecoder()
+    assert decoder.feed_frames(b"data: 0\n\n") == [ServerSentEvent(None, "0", None, None)]
+    assert decoder.feed_frames(b"data: 1\n\n") == [b"1"]  # one frame per read: the fast path
+    assert decoder.feed(b"data: a\n") == []
+    assert decoder.feed_frames(b"data: b\n\n") == [ServerSentEvent(None, "a\nb", None, None)]
+    assert decoder.feed_frames(b"data: 2\n\n") == [b"2"]
 
 
 def test_feed_frames_ids_of_fast_frames() -> None:

@@ -10,6 +10,7 @@ import doubao_vision as dv
 from doubao_vision import AsyncClient
 from doubao_vision.emulator import Emulator, Fault
 
+from ._emulator_thread import emulator_thread
 from ._expect import answer
 from .conftest import API_KEY, FAST_RETRY
 
@@ -279,3 +280,61 @@ async def test_slow_but_steady_stream_does_not_time_out(emulator: Emulator) -> N
         client.stream(MODEL, [dv.user("a b c d e f")], extra_headers=headers) as stream,
     ):
         assert (await stream.final_completion()).text == "prompt: a b c d e f"
+
+
+async def test_paced_stream_arms_no_timer_per_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events that arrive one per read schedule a constant number of loop timers, not one per event."""
+    timeout = dv.Timeout(read=5)
+    headers = {"X-Emulator-Chunk-Delay": "0.005", **chunks_header(40)}
+    loop = asyncio.get_running_loop()
+    scheduled: list[object] = []
+    call_at = loop.call_at
+
+    def counting_call_at(when: float, callback: object, *args: object, **kw: object) -> object:
+        scheduled.append(callback)
+        return call_at(when, callback, *args, **kw)  # type: ignore[arg-type]
+
+    # The emulator on a loop of its own: this loop's timers are the client's alone.
+    with emulator_thread() as server:
+        async with AsyncClient(API_KEY, base_url=server.base_url, timeout=timeout) as client:
+            await drain(client, "warm up the pool")
+            monkeypatch.setattr(loop, "call_at", counting_call_at)  # call_later goes through it
+            seen: list[object] = []
+            await drain(client, "a b c", seen, extra_headers=headers)
+            monkeypatch.undo()
+    assert len(seen) >= 40
+    # The request's total and sock_read (until the headers), the idle timer: a
+    # handful. aiohttp's sock_read re-armed on every socket read would be ~40 more.
+    assert len(scheduled) <= 6, scheduled
+
+
+async def test_connection_reused_after_a_stream_keeps_its_read_timeout(
+    emulator: Emulator,
+) -> None:
+    """A stream stops aiohttp's per-read timer on its connection; the next request on it still times out on read."""
+    timeout = dv.Timeout(read=0.3)
+    async with AsyncClient(
+        API_KEY, base_url=emulator.base_url, timeout=timeout, max_connections=1, max_retries=0
+    ) as client:
+        await drain(client, "a b c")
+        emulator.script(Fault.stall(30))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(dv.APITimeoutError):
+            await client.ask("x")
+        assert loop.time() - started < 3
+        assert emulator.peak_connections == 1  # the stream's connection, reused
+
+
+async def test_stream_stalled_before_its_headers_times_out_on_read(emulator: Emulator) -> None:
+    """Until the headers arrive, a stream is timed by Timeout.read like any request."""
+    emulator.script(Fault.stall(30))
+    timeout = dv.Timeout(read=0.3)
+    async with AsyncClient(
+        API_KEY, base_url=emulator.base_url, timeout=timeout, max_retries=0
+    ) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(dv.APITimeoutError):
+            await drain(client, "x")
+        assert loop.time() - started < 3
