@@ -20,6 +20,7 @@ wait as bytes, which the collector does not track.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, cast
@@ -60,6 +61,9 @@ _loads = orjson.loads
 # The idle timer's clock: one C call per read (the loop's own time() is a Python
 # method around it); only differences are taken, so any monotonic clock will do.
 _monotonic = time.monotonic
+# The idle timer's callback reads no context variable: given this shared, empty
+# context, the loop does not copy the task's for every open stream (~70 bytes).
+_NO_CONTEXT = contextvars.Context()
 
 
 _ChunkT = TypeVar("_ChunkT", bound=ChatCompletionChunk, covariant=True)
@@ -145,12 +149,33 @@ class AsyncStream(Generic[_ChunkT]):
     # -- lifecycle -------------------------------------------------------
 
     async def __aenter__(self) -> AsyncStream[_ChunkT]:
+        """Open the stream: retried like any call until its first chunk arrives.
+
+        Opening is done here and in the attempt (:meth:`_open_once`), not in helpers
+        they await: until its headers arrive, each stream holds its whole chain of
+        coroutine frames, and with a thousand streams opening at once that peak
+        stays in the process's memory (benchmarks/, the hold row).
+        """
+        if self._started:
+            return self
+        self._started = True
+        call = self._call
         try:
-            await self._start()
+            if self._prepare is not None:  # images resized off the loop, then the body
+                self._body = await self._prepare()
+            await call.enter()
+            try:
+                await call.run(self._open_once)
+            finally:
+                # No retry after this point, so the request body (images, maybe
+                # megabytes of base64) and headers need not live as long as the stream.
+                self._body = None
+                call.headers = NO_HEADERS
         except BaseException as error:
             self._error = error  # what the call's observers are told it ended with
             await self.aclose()
             raise
+        self._opened = True
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -185,7 +210,7 @@ class AsyncStream(Generic[_ChunkT]):
     async def _iterate(self) -> AsyncIterator[ChatCompletionChunk]:
         try:
             if not self._started:
-                await self._start()
+                await self.__aenter__()
             first, self._first = self._first, None
             if first is not None:
                 yield first
@@ -274,27 +299,39 @@ class AsyncStream(Generic[_ChunkT]):
 
     # -- opening, with retries until the first chunk ---------------------
 
-    async def _start(self) -> None:
-        if self._started:
-            return
-        self._started = True
-        call = self._call
-        if self._prepare is not None:  # images resized off the loop, then the body
-            self._body = await self._prepare()
-        await call.enter()
-        try:
-            await call.run(self._open_once)
-        finally:
-            # No retry after this point, so the request body (images, maybe megabytes
-            # of base64) and headers need not live as long as the stream does.
-            self._body = None
-            call.headers = NO_HEADERS
-        self._opened = True
-
     async def _open_once(self) -> None:
         """One attempt: open, and read until the first chunk (or the end)."""
+        call = self._call
+        timeout = self._timeout
         try:
-            await self._open()
+            response = await call.transport.open_stream(
+                self._url,
+                body=self._body,
+                headers=call.headers,
+                timeout=timeout,
+                client_request_id=self.client_request_id,
+            )
+            self._response = response
+            self.request_id = server_request_id(response.headers)
+            call.answered(response.status, response.headers)
+            if response.status >= 300:
+                raw = await response.read()
+                raise error_from_response(
+                    response.status,
+                    response.headers,
+                    raw,
+                    client_request_id=self.client_request_id,
+                    secret=self._secret,
+                )
+            if response.content_type == "application/json":
+                self._first = await self._read_json_answer(response)
+            elif timeout.read is not None:
+                self._last_data = _monotonic()
+                self._idle_timer = asyncio.get_running_loop().call_later(
+                    timeout.read, self._check_idle, context=_NO_CONTEXT
+                )
+                # Ours is stricter (data events, not bytes) and armed once, not per read.
+                response.stop_read_timer()
             while self._first is None and not self._done:
                 await self._read_events()
                 events = self._events
@@ -310,9 +347,9 @@ class AsyncStream(Generic[_ChunkT]):
                 else:
                     events.clear()
         except DoubaoVisionError:
-            response, self._response = self._response, None
-            if response is not None:
-                response.close(reusable=False)
+            opened, self._response = self._response, None
+            if opened is not None:
+                opened.close(reusable=False)
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None
@@ -323,37 +360,6 @@ class AsyncStream(Generic[_ChunkT]):
             self._done = False
             self._idle_tripped = False
             raise
-
-    async def _open(self) -> None:
-        call = self._call
-        timeout = self._timeout
-        response = await call.transport.open_stream(
-            self._url,
-            body=self._body,
-            headers=call.headers,
-            timeout=timeout,
-            client_request_id=self.client_request_id,
-        )
-        self._response = response
-        self.request_id = server_request_id(response.headers)
-        call.answered(response.status, response.headers)
-        if response.status >= 300:
-            raw = await response.read()
-            raise error_from_response(
-                response.status,
-                response.headers,
-                raw,
-                client_request_id=self.client_request_id,
-                secret=self._secret,
-            )
-        if response.content_type == "application/json":
-            self._first = await self._read_json_answer(response)
-            return
-        if timeout.read is not None:
-            self._last_data = _monotonic()
-            self._idle_timer = asyncio.get_running_loop().call_later(timeout.read, self._check_idle)
-            # Ours is stricter (data events, not bytes) and armed once, not per read.
-            response.stop_read_timer()
 
     async def _read_json_answer(self, response: StreamBody) -> ChatCompletionChunk:
         """A ``stream=True`` call answered with plain JSON: an error or a whole completion."""
@@ -381,7 +387,9 @@ class AsyncStream(Generic[_ChunkT]):
             return
         idle = _monotonic() - self._last_data
         if idle < read:
-            self._idle_timer = asyncio.get_running_loop().call_later(read - idle, self._check_idle)
+            self._idle_timer = asyncio.get_running_loop().call_later(
+                read - idle, self._check_idle, context=_NO_CONTEXT
+            )
             return
         self._idle_tripped = True
         response.close(reusable=False)  # wakes the pending read

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -144,7 +144,7 @@ def _scrub(exc: BaseException) -> None:
 
 
 def read_failure(exc: BaseException, client_request_id: str | None) -> APIConnectionError | None:
-    """Our error for a failure of :attr:`StreamBody.read_raw` (None: not a transport
+    """Our error for a failure of :meth:`StreamBody.read_raw` (None: not a transport
     failure, so the caller lets it go as it is). Raise it ``from exc``."""
     if isinstance(exc, _TRANSPORT_ERRORS):
         return _mapped(exc, client_request_id)
@@ -154,30 +154,38 @@ def read_failure(exc: BaseException, client_request_id: str | None) -> APIConnec
 class StreamBody:
     """A response whose body is read piece by piece (a stream); closes on request.
 
-    Attributes:
-        read_raw: aiohttp's own ``read(n)``, for a stream's per-read loop: awaited
-            directly, it saves a coroutine per read (a stream the server writes
-            event by event reads once per chunk). Its failures are aiohttp's: map
-            them with :func:`read_failure`. :meth:`read_some` is the mapped form.
+    :meth:`read_raw` hands over aiohttp's own read for a stream's per-read loop;
+    :meth:`read_some` is the same read with failures mapped to ours.
     """
 
-    __slots__ = ("_client_request_id", "_response", "headers", "read_raw", "status")
+    __slots__ = ("_client_request_id", "_response", "headers", "status")
 
     def __init__(self, response: aiohttp.ClientResponse, client_request_id: str) -> None:
         self._response = response
         self._client_request_id = client_request_id
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
-        self.read_raw: Callable[[int], Awaitable[bytes]] = response.content.read
 
     @property
     def content_type(self) -> str:
-        return self._response.content_type
+        """The media type, lower case, without parameters ("" if none was sent).
+
+        Read from the header here: aiohttp's ``content_type`` parses it into a dict
+        it keeps on the response, ~180 bytes for as long as a stream stays open.
+        """
+        return self.headers.get("Content-Type", "").partition(";")[0].strip().lower()
 
     async def read(self) -> bytes:
         """The rest of the body."""
         with map_transport_errors(self._client_request_id):
             return await self._response.read()
+
+    def read_raw(self, size: int) -> Awaitable[bytes]:
+        """aiohttp's ``read(size)`` itself, to be awaited by the caller: a plain call,
+        not a coroutine of ours around it, saves a coroutine level on every read (a
+        stream the server writes event by event reads once per chunk). Its failures
+        are aiohttp's: map them with :func:`read_failure`."""
+        return self._response.content.read(size)
 
     async def read_some(self) -> bytes:
         """Up to 64 KiB as they arrive; ``b""`` at the end."""
@@ -320,45 +328,6 @@ class Transport:
         assert self._session is not None
         return self._session
 
-    async def _open(
-        self,
-        method: str,
-        url: str,
-        *,
-        body: Any,
-        headers: Mapping[str, str],
-        timeout: Timeout,
-    ) -> aiohttp.ClientResponse:
-        """Send, following redirects only within the same origin (scheme, host,
-        port): a redirect elsewhere would re-send the key and the images to a
-        host nobody chose. Another origin's redirect comes back as it is."""
-        session = self._session_or_bind()
-        limits = aiohttp_timeout(timeout)
-        for _ in range(_MAX_REDIRECTS + 1):
-            proxy, proxy_auth = self._proxy_for(url)
-            response = await session.request(
-                method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=limits,
-                allow_redirects=False,
-                proxy=proxy,
-                proxy_auth=proxy_auth,
-            )
-            location = response.headers.get("Location")
-            if response.status not in _REDIRECTS or not location:
-                return response
-            target = urljoin(url, location)
-            if _origin(target) != _origin(url):
-                return response
-            response.release()
-            url = target
-            if response.status == 303:
-                method, body = "GET", None
-        response.close()
-        raise aiohttp.TooManyRedirects(response.request_info, ())  # scrubbed when mapped
-
     def _proxy_for(self, url: str) -> tuple[Any, Any]:
         """The environment's proxy for ``url``'s origin (``(None, None)`` for none)."""
         if not self._trust_env:
@@ -387,11 +356,19 @@ class Transport:
         client_request_id: str,
     ) -> RawResponse:
         """One whole exchange: the answer's status, headers and body."""
+        answer = await self.open_stream(
+            url,
+            method=method,
+            body=body,
+            headers=headers,
+            timeout=timeout,
+            client_request_id=client_request_id,
+        )
+        response = answer._response
         with map_transport_errors(client_request_id):
-            response = await self._open(method, url, body=body, headers=headers, timeout=timeout)
             async with response:
                 raw = await response.read()
-            return RawResponse(response.status, response.headers, raw)
+        return RawResponse(response.status, response.headers, raw)
 
     async def open_stream(
         self,
@@ -401,11 +378,48 @@ class Transport:
         headers: Mapping[str, str],
         timeout: Timeout,
         client_request_id: str,
+        method: str = "POST",
     ) -> StreamBody:
-        """POST and return once the headers arrived; the body is read by the caller."""
-        with map_transport_errors(client_request_id):
-            response = await self._open("POST", url, body=body, headers=headers, timeout=timeout)
-        return StreamBody(response, client_request_id)
+        """Send, and return once the headers arrived; the caller reads the body.
+
+        Redirects are followed only within the same origin (scheme, host, port): a
+        redirect elsewhere would re-send the key and the images to a host nobody
+        chose. Another origin's redirect comes back as it is.
+
+        One coroutine, no helper of ours awaited inside it: until its headers
+        arrive, every call holds its chain of coroutine frames, and with a
+        thousand streams opening at once that peak stays in the process's memory
+        (benchmarks/, the hold row).
+        """
+        session = self._session_or_bind()
+        limits = aiohttp_timeout(timeout)
+        try:
+            for _ in range(_MAX_REDIRECTS + 1):
+                proxy, proxy_auth = self._proxy_for(url)
+                response = await session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=limits,
+                    allow_redirects=False,
+                    proxy=proxy,
+                    proxy_auth=proxy_auth,
+                )
+                location = response.headers.get("Location")
+                if response.status not in _REDIRECTS or not location:
+                    return StreamBody(response, client_request_id)
+                target = urljoin(url, location)
+                if _origin(target) != _origin(url):
+                    return StreamBody(response, client_request_id)
+                response.release()
+                url = target
+                if response.status == 303:
+                    method, body = "GET", None
+            response.close()
+            raise aiohttp.TooManyRedirects(response.request_info, ())  # scrubbed when mapped
+        except _TRANSPORT_ERRORS as exc:
+            raise _mapped(exc, client_request_id) from exc
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

@@ -319,3 +319,23 @@ async def test_http_proxy_from_the_environment_is_used(
     log = await asyncio.to_thread(proxy.stop)
     port = emulator.base_url.split(":")[2].split("/")[0]
     assert f"127.0.0.1:{port}" in log  # the proxy carried the request
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON; charset=UTF-8", " application/json ;charset=utf-8"],
+)
+async def test_a_stream_answered_with_json_is_read_whatever_the_header_spelling(
+    serve: Callable[..., Awaitable[str]], content_type: str
+) -> None:
+    """A stream=True call answered with a whole JSON completion is read as one, however the media type is cased or parametrised."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(COMPLETION), headers={"Content-Type": content_type})
+
+    url = await serve(handler)
+    async with (
+        AsyncClient(API_KEY, base_url=url, retry=NO_RETRY) as client,
+        client.stream("m", [dv.user("x")]) as stream,
+    ):
+        assert (await stream.final_completion()).text == "ok"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -84,3 +85,43 @@ async def test_500_broken_streams_leak_nothing(emulator: Emulator) -> None:
     gc.collect()  # unclosed responses or sessions would warn here, and warnings are errors
     assert asyncio.all_tasks() - before == set()
     assert emulator.open_connections == 0
+
+
+def _our_frames(task: asyncio.Task[None]) -> list[str]:
+    """The coroutines of doubao_vision a task is suspended in, outermost first."""
+    names = []
+    coro: object = task.get_coro()
+    while coro is not None:
+        code = getattr(coro, "cr_code", None) or getattr(coro, "ag_code", None)
+        if code is not None and "doubao_vision" in code.co_filename:
+            names.append(coro.__qualname__)  # type: ignore[attr-defined]
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+    return names
+
+
+async def test_a_stream_waiting_for_its_headers_holds_few_frames(emulator: Emulator) -> None:
+    """Until its headers arrive a stream holds four coroutine frames of ours (a thousand opening at once hold a thousand chains)."""
+    emulator.script(Fault.stall(5))
+    async with AsyncClient(API_KEY, base_url=emulator.base_url, max_retries=0) as client:
+
+        async def open_one() -> None:
+            async with client.stream(dv.MODEL_VISION_PRO, [dv.user("x")]):
+                pass
+
+        task = asyncio.ensure_future(open_one())
+        await asyncio.wait_for(_until(lambda: emulator.requests), 5)
+        frames = _our_frames(task)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert frames == [
+        "AsyncStream.__aenter__",
+        "Call.run",
+        "AsyncStream._open_once",
+        "Transport.open_stream",
+    ]
+
+
+async def _until(predicate: Callable[[], object]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.005)
