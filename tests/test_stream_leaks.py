@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
-from collections.abc import Callable
 
 import pytest
 
@@ -13,6 +12,7 @@ import doubao_vision as dv
 from doubao_vision import AsyncClient
 from doubao_vision.emulator import Emulator, Fault
 
+from ._emulator_support import until
 from .conftest import API_KEY
 
 LIMIT = 16
@@ -109,7 +109,7 @@ async def test_a_stream_waiting_for_its_headers_holds_few_frames(emulator: Emula
                 pass
 
         task = asyncio.ensure_future(open_one())
-        await asyncio.wait_for(_until(lambda: emulator.requests), 5)
+        await until(lambda: bool(emulator.requests), timeout=5)
         frames = _our_frames(task)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -120,8 +120,3 @@ async def test_a_stream_waiting_for_its_headers_holds_few_frames(emulator: Emula
         "AsyncStream._open_once",
         "Transport.open_stream",
     ]
-
-
-async def _until(predicate: Callable[[], object]) -> None:
-    while not predicate():
-        await asyncio.sleep(0.005)
