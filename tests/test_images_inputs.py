@@ -4,7 +4,9 @@ extensionless names refused clearly, async loading, and images checked at send t
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,41 @@ def test_unchecked_big_file(tmp_path: Path) -> None:
     with pytest.raises(ImageTooLargeError):
         Image.from_path(path)
     assert Image.from_path(path, check=False).nbytes == path.stat().st_size
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_is_read_to_its_end(tmp_path: Path) -> None:
+    """A path that is a pipe (written in pieces, its size unknown) gives the whole image, not its first piece."""
+    data = make_png_of_size(200_000, seed=7)
+    fifo = tmp_path / "camera.png"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as pipe:
+            for start in range(0, len(data), 50_000):
+                pipe.write(data[start : start + 50_000])
+                pipe.flush()
+                time.sleep(0.01)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        image = Image.from_path(fifo)
+    finally:
+        writer.join()
+    assert image.data == data
+
+
+def test_reading_images_leaves_no_file_open(tmp_path: Path) -> None:
+    """Reading files, missing ones and folders included, closes every descriptor it opened."""
+    path = tmp_path / "cat.png"
+    path.write_bytes(make_png(20, 20))
+    before = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for _ in range(50):
+        Image.from_path(path)
+        with pytest.raises(ImageNotFoundError):
+            Image.from_path(tmp_path)
+        with pytest.raises(ImageNotFoundError):
+            Image.from_path(tmp_path / "missing.png")
+    if before is not None:
+        assert set(os.listdir("/proc/self/fd")) == before
