@@ -295,3 +295,17 @@ async def test_chunks_are_typed_as_pulled(client: AsyncClient) -> None:
         rest = [chunk async for chunk in iterator]
     whole = "".join(c.choices[0].delta.content or "" for c in [*pulled, *rest] if c.choices)
     assert stream.completion.text == whole and stream.completion.finish_reason == "stop"
+
+
+def test_feed_frames_reads_of_many_whole_frames_equal_spec_decoder() -> None:
+    """A server writing faster than we read: 64 KiB reads of hundreds of chunk frames (split at once) give feed's events."""
+    frames = [
+        b'data: {"choices":[{"delta":{"content":"w%d"},"index":0}],"id":"x"}\n\n' % i
+        for i in range(2_000)
+    ]
+    frames[700] = b"data: line one\ndata: line two\n\n"  # one multi-line event among them
+    frames[1_400] = b": keep-alive\n\n"
+    body = b"".join(frames)
+    for size in (1 << 16, 4_096, 333):
+        pieces = [body[i : i + size] for i in range(0, len(body), size)]
+        _assert_same_events(pieces, None)
