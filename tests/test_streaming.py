@@ -134,6 +134,23 @@ async def test_break_without_async_with_closes_soon(emulator: Emulator) -> None:
         assert await asyncio.wait_for(client.ask("after"), 5) == "prompt: after"
 
 
+async def test_bare_iteration_of_a_refused_stream_raises_once_and_frees_its_slot(
+    emulator: Emulator,
+) -> None:
+    """`async for` without `async with` over a stream the server refuses: the typed error, one error counted, the slot free."""
+    emulator.script(Fault.error(400, message="bad image"))
+    async with AsyncClient(API_KEY, base_url=emulator.base_url, max_connections=1) as client:
+        stream = client.stream(MODEL, [dv.user("x")])
+        with pytest.raises(dv.BadRequestError, match="bad image"):
+            async for _chunk in stream:
+                pass
+        assert client.usage.errors == {"BadRequestError": 1}
+        with pytest.raises(dv.StreamClosedError):
+            async for _chunk in stream:
+                pass
+        assert await asyncio.wait_for(client.ask("after"), 5) == "prompt: after"
+
+
 async def test_completed_stream_reuses_its_connection(emulator: Emulator) -> None:
     """Streams read to [DONE] return their connection to the pool: one connection serves many."""
     async with AsyncClient(API_KEY, base_url=emulator.base_url) as client:
