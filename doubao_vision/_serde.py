@@ -250,25 +250,25 @@ def unstructure(obj: Any) -> Any:
 
 
 # Generated on first use, not at import (a CLI pays every import millisecond).
-_FAST: dict[type[Any], Callable[[Any], Any]] | None = None
+def _structurers(
+    classes: tuple[type[Any], ...], *, owned: bool
+) -> dict[type[Any], Callable[[Any], Any]]:
+    return fast_structurers(
+        converter,
+        classes,
+        local=_LOCAL_FIELDS,
+        is_response_class=is_response_class,
+        accepted=ACCEPTED,
+        owned=owned,
+    )
 
 
+@functools.cache
 def _fast() -> dict[type[Any], Callable[[Any], Any]]:
-    global _FAST
-    if _FAST is None:
-        _FAST = fast_structurers(
-            converter,
-            (ChatCompletionChunk, ChatCompletion),
-            local=_LOCAL_FIELDS,
-            is_response_class=is_response_class,
-            accepted=ACCEPTED,
-        )
-    return _FAST
+    return _structurers((ChatCompletionChunk, ChatCompletion), owned=False)
 
 
-_OWNED_CHUNK: Callable[[Any], ChatCompletionChunk] | None = None
-
-
+@functools.cache
 def fast_chunk_parser() -> Callable[[Any], ChatCompletionChunk]:
     """:func:`parse_chunk` without its fallback, for the stream's per-chunk loop (one
     call less per chunk): it raises where :func:`parse_chunk` must decide.
@@ -277,18 +277,8 @@ def fast_chunk_parser() -> Callable[[Any], ChatCompletionChunk]:
     changing them as it goes: give it only JSON parsed for it, and on an exception
     parse the bytes again for :func:`parse_chunk`.
     """
-    global _OWNED_CHUNK
-    if _OWNED_CHUNK is None:
-        owned = fast_structurers(
-            converter,
-            (ChatCompletionChunk,),
-            local=_LOCAL_FIELDS,
-            is_response_class=is_response_class,
-            accepted=ACCEPTED,
-            owned=True,
-        )
-        _OWNED_CHUNK = owned.get(ChatCompletionChunk, parse_chunk)
-    return _OWNED_CHUNK
+    owned = _structurers((ChatCompletionChunk,), owned=True)
+    return owned.get(ChatCompletionChunk, parse_chunk)
 
 
 def _parse(data: Any, cls: type[T], what: str) -> T:
