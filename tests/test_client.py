@@ -280,9 +280,11 @@ def test_client_request_ids_are_ark_shaped_unique_and_reseeded_after_fork() -> N
 
     from doubao_vision._calls import new_client_request_id
 
-    before = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    # The ids' clock, time.time(): a bare gmtime() reads C's time(), a coarse clock
+    # that can still show the last second a few ms after time.time() moved on.
+    before = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time()))
     ids = [new_client_request_id() for _ in range(2000)]
-    after = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    after = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time()))
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"\d{14}[0-9a-f]{20}", i) for i in ids)
     assert before <= ids[0][:14] <= ids[-1][:14] <= after
