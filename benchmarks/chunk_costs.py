@@ -156,6 +156,14 @@ def measure(number: int = 20) -> dict[str, Any]:
     for label, pieces in (("64 KiB reads", reads), ("one event per read", events)):
         seconds = asyncio.run(_floor_through_reads(pieces, number))
         rows.append((f"floor end to end, {label} (transport faked)", seconds / n * 1e6))
+    # What any async iterator of typed chunks costs at best, over the same reads: the
+    # floor's work behind an `async for`, then with the three objects a chunk is made
+    # of (built bare, no checks), then with the stream's own checked typing. The gap
+    # between the last of these and "AsyncStream end to end" is everything else the
+    # SDK does per chunk (accumulating, counting, error events, closing).
+    for label, build in _bounds(typing):
+        seconds = asyncio.run(_iterator_through_reads(reads, number, build))
+        rows.append((f"bound: an async iterator of {label}", seconds / n * 1e6))
     return {"chunks": n, "bytes_per_chunk": len(body) // n, "rows": rows}
 
 
@@ -249,6 +257,72 @@ async def _floor_through_reads(reads: list[bytes], streams: int) -> float:
                     choices = chunk["choices"]
                     if choices and (content := choices[0]["delta"].get("content")):
                         parts.append(content)
+        return "".join(parts)
+
+    return await _best_per_stream(one, streams)
+
+
+def _bounds(typing: Callable[[Any], Any]) -> list[tuple[str, Callable[[Any], Any] | None]]:
+    """(label, how a parsed chunk is turned into what the iterator yields)."""
+    from doubao_vision._models import ChoiceDelta, ChunkChoice
+
+    def setter(cls: type[Any]) -> Any:
+        for klass in cls.__mro__:
+            if "__dict__" in klass.__dict__:
+                return klass.__dict__["__dict__"].__set__
+        return None
+
+    set_delta, set_choice, set_chunk = map(setter, (ChoiceDelta, ChunkChoice, ChatCompletionChunk))
+    new = object.__new__
+
+    def bare(d: dict[str, Any]) -> Any:
+        # The three objects and nothing else: no type checks, no unknown-key handling.
+        for i, c in enumerate(d["choices"]):
+            delta = new(ChoiceDelta)
+            set_delta(delta, c["delta"])
+            c["delta"] = delta
+            choice = d["choices"][i] = new(ChunkChoice)
+            set_choice(choice, c)
+        chunk = new(ChatCompletionChunk)
+        set_chunk(chunk, d)
+        return chunk
+
+    rows: list[tuple[str, Callable[[Any], Any] | None]] = [("orjson dicts (no typing)", None)]
+    if None not in (set_delta, set_choice, set_chunk):  # dict-backed chunk classes only
+        rows.append(("the three chunk objects, built bare (no checks)", bare))
+    rows.append(("typed chunks (the stream's own checked typing)", typing))
+    return rows
+
+
+async def _iterator_through_reads(
+    reads: list[bytes], streams: int, build: Callable[[Any], Any] | None
+) -> float:
+    """CPU seconds per stream for an async generator of ``build(loads(frame))`` over
+    ``reads``, read by a user's ``async for`` (best of 5 rounds)."""
+
+    async def chunks() -> Any:
+        pending = reads[::-1]
+        decoder = SSEDecoder()
+        loads = orjson.loads
+        while pending:
+            await asyncio.sleep(0)  # a read suspends, as in the rows above
+            for item in decoder.feed_frames(pending.pop()):
+                raw = item if type(item) is bytes else item.data
+                if raw[:6] in (b"[DONE]", "[DONE]"):
+                    return
+                yield loads(raw) if build is None else build(loads(raw))
+
+    async def one() -> str:
+        parts = []
+        if build is None:
+            async for chunk in chunks():
+                choices = chunk["choices"]
+                if choices and (content := choices[0]["delta"].get("content")):
+                    parts.append(content)
+        else:
+            async for chunk in chunks():
+                if chunk.choices and (content := chunk.choices[0].delta.content):
+                    parts.append(content)
         return "".join(parts)
 
     return await _best_per_stream(one, streams)

@@ -252,12 +252,17 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             speed = decode["speedup_vs_openai"]
             out.append(("decode: >= 2x openai's events/s", f"{speed:.1f}x", speed >= 2.0))
         growth = decode["growth"]["doubao_vision"]
-        # 4x the bytes should take about 4x the time; 5x leaves room for noise.
+        # 4x the bytes should take about 4x the time. Plain copying of the same bytes
+        # (the "copy floor", linear by construction) grew 4.4-5.5x on this kind of
+        # machine (caches), so the line is 5x or 1.1x the copy's own growth, whichever
+        # is higher; a quadratic decoder would grow ~16x.
+        floor = decode["growth"].get("copy floor", 4.0)
+        limit = max(5.0, 1.1 * floor)
         out.append(
             (
-                "decode: one big event linear (4x the bytes ~ 4x the time)",
-                f"{growth:.1f}x time",
-                growth <= 5.0,
+                "decode: one big event linear (4x the bytes ~ 4x the time, as copying)",
+                f"{growth:.1f}x time (copying: {floor:.1f}x)",
+                growth <= limit,
             )
         )
     imp = report.get("import", {}).get("rows", {}).get("import doubao_vision")
